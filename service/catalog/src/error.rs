@@ -1,0 +1,34 @@
+use crate::yaml::Location;
+
+/// One thing wrong with a catalog file: where, which field, what.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    /// Field path like `products[2].price.amount` (empty for the document itself).
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: Location, path: &str, message: String) -> Self {
+        Self { line: at.line, column: at.column, path: path.to_owned(), message }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store holds schema version {found}, this Cuebox reads version {expected}")]
+    Schema { found: u32, expected: u32 },
+    #[error("store record {key} is corrupt: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("no product with sku {0:?} in the catalog")]
+    UnknownSku(String),
+    #[error("no catalog has been imported yet")]
+    NoCatalog,
+}

@@ -1,0 +1,70 @@
+//! The catalog: the contract's catalog file format (YAML or JSON) parsed with every problem
+//! located, the sled store holding products, cue cards, FAQ and reference embeddings with
+//! all-or-nothing imports, and cue variant rotation. Knows nothing of GStreamer or MQTT.
+
+mod error;
+mod export;
+mod model;
+mod parse;
+mod store;
+mod yaml;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub use error::{Problem, StoreError};
+pub use export::to_yaml;
+pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
+pub use parse::{ImageRef, Parsed, is_identifier, parse_catalog};
+pub use store::{CatalogHeader, ImportOutcome, Reference, SCHEMA_VERSION, Store};
+pub use yaml::Location;
+
+impl Parsed {
+    /// Makes every image path absolute, relative to the catalog file's folder.
+    pub fn resolve_images(&mut self, base: &Path) {
+        let resolve = |written: &str| base.join(written).to_string_lossy().into_owned();
+        for image in &mut self.images {
+            image.path = resolve(&image.written);
+        }
+        for product in &mut self.catalog.products {
+            for image in &mut product.images {
+                *image = resolve(image);
+            }
+        }
+    }
+}
+
+/// Identifies an import: the catalog text and the bytes of every photo it names, in order.
+pub fn import_digest<'a>(text: &str, photos: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update((text.len() as u64).to_be_bytes());
+    hasher.update(text.as_bytes());
+    for photo in photos {
+        hasher.update((photo.len() as u64).to_be_bytes());
+        hasher.update(photo);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_changes_with_text_or_any_photo() {
+        let a = import_digest("x", [b"1".as_slice(), b"2"]);
+        assert_eq!(a, import_digest("x", [b"1".as_slice(), b"2"]));
+        assert_ne!(a, import_digest("x", [b"1".as_slice(), b"3"]));
+        assert_ne!(a, import_digest("y", [b"1".as_slice(), b"2"]));
+        assert_ne!(import_digest("x1", []), import_digest("x", [b"1".as_slice()]));
+    }
+
+    #[test]
+    fn relative_images_resolve_against_the_catalog_folder() {
+        let mut parsed = parse_catalog("version: 1\nproducts: [{sku: A, name: a, images: [p/a.jpg, /abs/b.jpg]}]").unwrap();
+        parsed.resolve_images(Path::new("/srv/catalog"));
+        assert_eq!(parsed.catalog.products[0].images, vec!["/srv/catalog/p/a.jpg", "/abs/b.jpg"]);
+        assert_eq!(parsed.images[1].path, "/abs/b.jpg");
+    }
+}

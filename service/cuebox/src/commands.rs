@@ -1,0 +1,218 @@
+//! The one-shot CLI commands (CONTRACT §1).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cuebox_catalog::{ImportOutcome, Reference, Store, import_digest, parse_catalog};
+use cuebox_vision::{Embedder, RgbImage, decode_image};
+use serde_json::json;
+
+use crate::recognition::Recognizer;
+
+/// Input that is wrong (exit code 2), one readable line per problem.
+#[derive(Debug)]
+pub struct BadInput(pub Vec<String>);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+pub fn open_store(path: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating the store folder {}", path.display()))?;
+    Store::open(path).with_context(|| {
+        format!("opening the store at {} (is a cuebox daemon using it? stop it or pass another --db)", path.display())
+    })
+}
+
+/// The embedding model, loaded on first use (a no-op import never loads it).
+pub struct Model {
+    configured: Option<PathBuf>,
+    loaded: std::cell::OnceCell<Embedder>,
+}
+
+impl Model {
+    pub fn configured(path: Option<&Path>) -> Self {
+        Self { configured: path.map(Path::to_path_buf), loaded: std::cell::OnceCell::new() }
+    }
+
+    pub fn loaded(embedder: Embedder) -> Self {
+        Self { configured: None, loaded: std::cell::OnceCell::from(embedder) }
+    }
+
+    pub fn get(&self) -> anyhow::Result<&Embedder> {
+        if let Some(embedder) = self.loaded.get() {
+            return Ok(embedder);
+        }
+        let embedder = Embedder::load(&crate::assets::model_path(self.configured.as_deref())?)?;
+        Ok(self.loaded.get_or_init(|| embedder))
+    }
+}
+
+/// What an import did, for the operator.
+pub struct ImportReport {
+    pub outcome: ImportOutcome,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            ImportOutcome::Unchanged(h) => write!(f, "catalog unchanged ({} products, generation {})", h.products, h.generation),
+            ImportOutcome::Imported(h) => write!(
+                f,
+                "imported {} products with {} reference photos (generation {})",
+                h.products, h.references, h.generation
+            ),
+        }
+    }
+}
+
+/// Validates a catalog file and its photos, then imports it all or nothing.
+pub fn import_file(store: &Store, file: &Path, model: &Model) -> anyhow::Result<ImportReport> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let mut parsed = parse_catalog(&text)
+        .map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = std::fs::canonicalize(&base).unwrap_or(base);
+    parsed.resolve_images(&base);
+    let mut problems = Vec::new();
+    let mut photos: Vec<(Vec<u8>, Option<RgbImage>)> = Vec::new();
+    for image in &parsed.images {
+        let place = format!("{shown}:{}:{}: products[sku={}].images", image.at.line, image.at.column, image.sku);
+        match std::fs::read(&image.path) {
+            Err(e) => {
+                problems.push(format!("{place}: {}: {e}", image.written));
+                photos.push((Vec::new(), None));
+            }
+            Ok(bytes) => match decode_image(&bytes) {
+                Ok(decoded) => photos.push((bytes, Some(decoded))),
+                Err(message) => {
+                    problems.push(format!("{place}: {}: {message}", image.written));
+                    photos.push((bytes, None));
+                }
+            },
+        }
+    }
+    if !problems.is_empty() {
+        return Err(BadInput(problems).into());
+    }
+    let digest = import_digest(&text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
+    if let Some(header) = store.header()?
+        && header.digest == digest
+    {
+        return Ok(ImportReport { outcome: ImportOutcome::Unchanged(header) });
+    }
+    let embedder = model.get()?;
+    let mut references = Vec::new();
+    for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
+        let Some(decoded) = decoded else { continue };
+        let view = decoded.view()?;
+        let embedding = embedder.embed(view, view.full()).with_context(|| format!("embedding {}", image.path))?;
+        references.push(Reference {
+            sku: image.sku.clone(),
+            model: embedder.info().sha256.clone(),
+            origin: image.path.clone(),
+            vector: embedding.as_slice().to_vec(),
+        });
+    }
+    let outcome = store.import(&parsed.catalog, &references, &digest, &shown)?;
+    Ok(ImportReport { outcome })
+}
+
+pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
+    let header = store.header()?;
+    let locale = header.as_ref().map(|h| h.default_locale.clone()).unwrap_or_default();
+    let references = store.references()?;
+    let count = |sku: &str| references.iter().filter(|r| r.sku == sku).count();
+    let products = store.products()?;
+    if json_output {
+        let items: Vec<_> = products
+            .iter()
+            .map(|p| {
+                json!({
+                    "sku": p.sku, "name": p.name.0, "price": p.price, "promo": p.promo.as_ref().map(|t| &t.0),
+                    "tags": p.tags, "barcodes": p.barcodes, "images": p.images,
+                    "cue_cards": p.script.len(), "faq": p.faq.len(), "references": count(&p.sku),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else {
+        for p in &products {
+            let name = p.name.first(&locale, &locale).unwrap_or("");
+            let price = p.price.as_ref().map(|pr| crate::messages::display_price(&pr.amount, &pr.currency)).unwrap_or_default();
+            println!("{}\t{name}\t{price}\t{} cue cards\t{} references", p.sku, p.script.len(), count(&p.sku));
+        }
+    }
+    Ok(())
+}
+
+pub fn export(store: &Store) -> anyhow::Result<()> {
+    let catalog = store.export()?.context("no catalog has been imported into this store")?;
+    print!("{}", cuebox_catalog::to_yaml(&catalog));
+    Ok(())
+}
+
+/// Decodes every image first so that one bad file changes nothing.
+fn decode_all(images: &[PathBuf]) -> anyhow::Result<Vec<RgbImage>> {
+    let mut problems = Vec::new();
+    let mut decoded = Vec::new();
+    for path in images {
+        match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {
+            Ok(image) => decoded.push(image),
+            Err(message) => problems.push(format!("{}: {message}", path.display())),
+        }
+    }
+    if problems.is_empty() { Ok(decoded) } else { Err(BadInput(problems).into()) }
+}
+
+pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model: &Model) -> anyhow::Result<usize> {
+    if store.product(sku)?.is_none() {
+        return Err(BadInput(vec![format!("--sku {sku}: no such product in the catalog")]).into());
+    }
+    let decoded = decode_all(images)?;
+    let embedder = model.get()?;
+    let mut references = Vec::new();
+    for (path, image) in images.iter().zip(&decoded) {
+        let view = image.view()?;
+        references.push(Reference {
+            sku: sku.to_owned(),
+            model: embedder.info().sha256.clone(),
+            origin: path.display().to_string(),
+            vector: embedder.embed(view, view.full())?.as_slice().to_vec(),
+        });
+    }
+    Ok(store.enroll(sku, &references, replace)?)
+}
+
+pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, rule: cuebox_vision::DecisionRule, json_output: bool) -> anyhow::Result<()> {
+    let recognizer = Recognizer::new(model.get()?.clone(), store, rule)?;
+    let mut problems = Vec::new();
+    for path in images {
+        let image = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {
+            Ok(i) => i,
+            Err(message) => {
+                problems.push(format!("{}: {message}", path.display()));
+                continue;
+            }
+        };
+        let decision = recognizer.recognize(image.view()?)?;
+        let round = |v: f32| (f64::from(v) * 1000.0).round() / 1000.0;
+        if json_output {
+            let candidates: Vec<_> = decision.candidates.iter().take(5).map(|c| json!({"sku": c.sku, "score": round(c.score)})).collect();
+            println!("{}", json!({"image": path.display().to_string(), "sku": decision.sku, "score": round(decision.score), "candidates": candidates}));
+        } else {
+            match (&decision.sku, decision.candidates.first()) {
+                (Some(sku), _) => println!("{}: {sku} ({:.3})", path.display(), decision.score),
+                (None, Some(best)) => println!("{}: no product (closest {} at {:.3})", path.display(), best.sku, best.score),
+                (None, None) => println!("{}: no product (nothing enrolled)", path.display()),
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(BadInput(problems).into()) }
+}

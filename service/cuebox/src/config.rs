@@ -1,0 +1,683 @@
+//! Configuration: one TOML file with every key optional, overridden by `CUEBOX_<SECTION>_<KEY>`
+//! environment variables, deserialised into typed sections and validated purely into
+//! [`Settings`]. Every problem is reported at once with its key path (and line where known).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cuebox_capture::Source;
+use cuebox_vision::{DecisionRule, TrackerConfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/cuebox/cuebox.toml";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSection {
+    pub id: Option<String>,
+    /// The host's locale for cue texts; default: the catalog's default_locale.
+    pub locale: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SourceList {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSection {
+    /// One source, or several played in turn; default: the bundled demo clips.
+    pub source: Option<SourceList>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub stall_timeout_ms: u64,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        Self { source: None, width: 640, height: 480, fps: 30, stall_timeout_ms: 5000 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionSection {
+    pub model: Option<PathBuf>,
+    /// Most recognitions per second.
+    pub rate: f64,
+    pub min_score: f32,
+    pub min_margin: f32,
+    pub enter_ms: u64,
+    pub exit_ms: u64,
+}
+
+impl Default for VisionSection {
+    fn default() -> Self {
+        Self { model: None, rate: 10.0, min_score: 0.55, min_margin: 0.05, enter_ms: 300, exit_ms: 1500 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub path: PathBuf,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self { path: PathBuf::from("./cuebox-data") }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSection {
+    pub url: String,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub topic_prefix: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub client_id: Option<String>,
+    pub embedded_listen: String,
+    pub embedded_ws_listen: String,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        Self {
+            url: "embedded".into(),
+            username: None,
+            password_file: None,
+            topic_prefix: None,
+            tls_ca: None,
+            client_id: None,
+            embedded_listen: "127.0.0.1:1883".into(),
+            embedded_ws_listen: "127.0.0.1:8083".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    pub listen: String,
+    pub admin_token_file: Option<PathBuf>,
+    /// MQTT-over-WebSocket URL the pages connect to; default: the embedded broker's.
+    pub mqtt_ws_url: Option<String>,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), admin_token_file: None, mqtt_ws_url: None }
+    }
+}
+
+/// The raw sections, as written.
+#[derive(Clone, Debug, Default)]
+pub struct RawConfig {
+    pub device: DeviceSection,
+    pub capture: CaptureSection,
+    pub vision: VisionSection,
+    pub store: StoreSection,
+    pub mqtt: MqttSection,
+    pub web: WebSection,
+}
+
+const SECTIONS: [&str; 6] = ["device", "capture", "vision", "store", "mqtt", "web"];
+
+/// Where the MQTT messages go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerSettings {
+    /// The broker inside the daemon.
+    Embedded { listen: SocketAddr, ws_listen: SocketAddr },
+    External { host: String, port: u16, tls: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct MqttSettings {
+    pub broker: BrokerSettings,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub topic_prefix: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub client_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CaptureSettings {
+    /// `None`: the bundled demo clips.
+    pub sources: Option<Vec<Source>>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub stall_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct VisionSettings {
+    pub model: Option<PathBuf>,
+    pub interval: Duration,
+    pub rule: DecisionRule,
+    pub tracker: TrackerConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    pub listen: SocketAddr,
+    pub admin_token_file: Option<PathBuf>,
+    pub mqtt_ws_url: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub device_id: Option<String>,
+    pub locale: Option<String>,
+    pub capture: CaptureSettings,
+    pub vision: VisionSettings,
+    pub store_path: PathBuf,
+    pub mqtt: MqttSettings,
+    pub web: WebSettings,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The file, or the environment variable, the value came from.
+    pub origin: String,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: ", self.origin)?,
+            None => write!(f, "{}: ", self.origin)?,
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Which file (if any) the configuration came from.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub file: Option<PathBuf>,
+}
+
+/// Reads the configuration in force: `--config FILE`, else the system file if present,
+/// else the embedded defaults; environment overrides apply in every case.
+pub fn load(explicit: Option<&Path>, env: &[(String, String)]) -> Result<Loaded, Vec<ConfigProblem>> {
+    let file = match explicit {
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+    };
+    let text = match &file {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| {
+            vec![ConfigProblem { origin: p.display().to_string(), line: None, key: String::new(), message: e.to_string() }]
+        })?,
+        None => String::new(),
+    };
+    let origin = file.as_ref().map_or_else(|| "defaults".to_owned(), |p| p.display().to_string());
+    let settings = parse(&text, &origin, env)?;
+    Ok(Loaded { settings, file })
+}
+
+/// The `CUEBOX_*` variables of this process's environment.
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars().filter(|(k, _)| k.starts_with("CUEBOX_")).collect()
+}
+
+/// Parses and validates configuration text plus environment overrides.
+pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Settings, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    let mut table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            let line = e.span().map(|s| line_at(text, s.start));
+            return Err(vec![ConfigProblem { origin: origin.into(), line, key: String::new(), message: e.message().to_owned() }]);
+        }
+    };
+    let mut env_origin: Vec<(String, String)> = Vec::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("CUEBOX_") else { continue };
+        let lower = rest.to_ascii_lowercase();
+        let Some((section, key)) = lower.split_once('_').filter(|(s, k)| SECTIONS.contains(s) && !k.is_empty()) else {
+            problems.push(ConfigProblem {
+                origin: name.clone(),
+                line: None,
+                key: String::new(),
+                message: format!("not a configuration key (expected CUEBOX_<SECTION>_<KEY> with SECTION one of {})", SECTIONS.join(", ").to_uppercase()),
+            });
+            continue;
+        };
+        let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+        let value = parsed.unwrap_or_else(|| toml::Value::String(value.clone()));
+        let section_table = table.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
+        if let toml::Value::Table(t) = section_table {
+            t.insert(key.to_owned(), value);
+            env_origin.push((format!("{section}.{key}"), name.clone()));
+        }
+    }
+    let locate = |key: &str| -> (String, Option<usize>) {
+        if let Some((_, var)) = env_origin.iter().find(|(k, _)| k == key) {
+            return (var.clone(), None);
+        }
+        let (section, field) = key.split_once('.').unwrap_or((key, ""));
+        (origin.to_owned(), line_of(text, section, field))
+    };
+    let mut raw = RawConfig::default();
+    for (name, value) in table {
+        match name.as_str() {
+            "device" => raw.device = section(&name, value, &locate, &mut problems),
+            "capture" => raw.capture = section(&name, value, &locate, &mut problems),
+            "vision" => raw.vision = section(&name, value, &locate, &mut problems),
+            "store" => raw.store = section(&name, value, &locate, &mut problems),
+            "mqtt" => raw.mqtt = section(&name, value, &locate, &mut problems),
+            "web" => raw.web = section(&name, value, &locate, &mut problems),
+            other => {
+                let (origin, line) = locate(other);
+                problems.push(ConfigProblem {
+                    origin,
+                    line,
+                    key: other.to_owned(),
+                    message: format!("unknown section (expected one of: {})", SECTIONS.join(", ")),
+                });
+            }
+        }
+    }
+    let settings = validate(&raw).map_err(|found| {
+        found.into_iter().map(|(key, message)| {
+            let (origin, line) = locate(&key);
+            ConfigProblem { origin, line, key, message }
+        })
+    });
+    match settings {
+        Ok(s) if problems.is_empty() => Ok(s),
+        Ok(_) => Err(sorted(problems)),
+        Err(more) => {
+            problems.extend(more);
+            Err(sorted(problems))
+        }
+    }
+}
+
+/// File problems in line order, then the environment's.
+fn sorted(mut problems: Vec<ConfigProblem>) -> Vec<ConfigProblem> {
+    problems.sort_by_key(|p| (p.line.is_none(), p.line));
+    problems
+}
+
+/// Deserialises one section, reporting every unknown or mistyped key (each is then left at
+/// its default so that the rest of the section is still checked).
+fn section<T: DeserializeOwned + Default>(
+    name: &str,
+    value: toml::Value,
+    locate: &dyn Fn(&str) -> (String, Option<usize>),
+    problems: &mut Vec<ConfigProblem>,
+) -> T {
+    let mut push = |key: String, message: String| {
+        let (origin, line) = locate(&key);
+        problems.push(ConfigProblem { origin, line, key, message });
+    };
+    let toml::Value::Table(mut table) = value else {
+        push(name.to_owned(), format!("expected a [{name}] table"));
+        return T::default();
+    };
+    let known = field_names::<T>();
+    let unknown: Vec<String> = table.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+    for key in unknown {
+        table.remove(&key);
+        push(format!("{name}.{key}"), format!("unknown key (expected one of: {})", known.join(", ")));
+    }
+    for _ in 0..=known.len() {
+        let result: Result<T, _> = serde_path_to_error::deserialize(toml::Value::Table(table.clone()));
+        match result {
+            Ok(v) => return v,
+            Err(e) => {
+                let field = e.path().iter().next().map(|s| s.to_string()).unwrap_or_default();
+                let message = e.into_inner().message().to_owned();
+                if table.remove(&field).is_none() {
+                    push(name.to_owned(), message);
+                    return T::default();
+                }
+                push(format!("{name}.{field}"), message);
+            }
+        }
+    }
+    T::default()
+}
+
+/// The field names a struct's `Deserialize` accepts.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+
+    #[derive(Debug)]
+    struct Stop;
+    impl fmt::Display for Stop {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("probe")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+            unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+/// Pure validation of the raw sections: `(key, message)` for every problem.
+pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut bad = |key: &str, message: String| problems.push((key.to_owned(), message));
+
+    if let Some(id) = &raw.device.id
+        && !cuebox_catalog::is_identifier(id)
+    {
+        bad("device.id", format!("{id:?} must match [A-Za-z0-9._-]{{1,64}} (it is part of every MQTT topic)"));
+    }
+    if let Some(locale) = &raw.device.locale
+        && !is_locale(locale)
+    {
+        bad("device.locale", format!("{locale:?} is not a locale like zh-CN or en"));
+    }
+
+    let c = &raw.capture;
+    let sources = match &c.source {
+        None => None,
+        Some(list) => {
+            let texts: Vec<&String> = match list {
+                SourceList::One(s) => vec![s],
+                SourceList::Many(v) => v.iter().collect(),
+            };
+            if texts.is_empty() {
+                bad("capture.source", "the list of sources is empty".into());
+            }
+            let mut parsed = Vec::new();
+            for text in texts {
+                match text.parse::<Source>() {
+                    Ok(s) => parsed.push(s),
+                    Err(e) => bad("capture.source", e.message),
+                }
+            }
+            Some(parsed)
+        }
+    };
+    check_range(&mut bad, "capture.width", c.width, 16, 7680);
+    check_range(&mut bad, "capture.height", c.height, 16, 4320);
+    check_range(&mut bad, "capture.fps", c.fps, 1, 240);
+    check_range(&mut bad, "capture.stall_timeout_ms", c.stall_timeout_ms, 200, 600_000);
+
+    let v = &raw.vision;
+    if !(v.rate > 0.0 && v.rate <= 120.0) {
+        bad("vision.rate", format!("must be above 0 and at most 120 recognitions per second (got {})", v.rate));
+    }
+    for (key, value) in [("vision.min_score", v.min_score), ("vision.min_margin", v.min_margin)] {
+        if !(0.0..=1.0).contains(&value) {
+            bad(key, format!("must be between 0 and 1 (got {value})"));
+        }
+    }
+    check_range(&mut bad, "vision.enter_ms", v.enter_ms, 0, 60_000);
+    check_range(&mut bad, "vision.exit_ms", v.exit_ms, 0, 600_000);
+
+    if raw.store.path.as_os_str().is_empty() {
+        bad("store.path", "must not be empty".into());
+    }
+
+    let m = &raw.mqtt;
+    let broker = match m.url.as_str() {
+        "embedded" => {
+            let listen = socket(&mut bad, "mqtt.embedded_listen", &m.embedded_listen);
+            let ws_listen = socket(&mut bad, "mqtt.embedded_ws_listen", &m.embedded_ws_listen);
+            listen.zip(ws_listen).map(|(listen, ws_listen)| BrokerSettings::Embedded { listen, ws_listen })
+        }
+        url => match parse_broker_url(url) {
+            Ok(b) => Some(b),
+            Err(message) => {
+                bad("mqtt.url", message);
+                None
+            }
+        },
+    };
+    if m.password_file.is_some() && m.username.is_none() {
+        bad("mqtt.password_file", "a password needs mqtt.username".into());
+    }
+    if m.tls_ca.is_some() && !matches!(broker, Some(BrokerSettings::External { tls: true, .. })) {
+        bad("mqtt.tls_ca", "only applies to an mqtts:// broker".into());
+    }
+    if let Some(prefix) = &m.topic_prefix
+        && (prefix.trim_matches('/').is_empty() || prefix.contains(['+', '#']) || prefix.starts_with('/'))
+    {
+        bad("mqtt.topic_prefix", format!("{prefix:?} must be a topic path without wildcards or a leading /"));
+    }
+    if let Some(id) = &m.client_id
+        && !(1..=64).contains(&id.len())
+    {
+        bad("mqtt.client_id", "must be 1 to 64 characters".into());
+    }
+
+    let w = &raw.web;
+    let listen = socket(&mut bad, "web.listen", &w.listen);
+    if let Some(url) = &w.mqtt_ws_url
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        bad("web.mqtt_ws_url", format!("{url:?} must start with ws:// or wss://"));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (Some(broker), Some(listen)) = (broker, listen) else {
+        return Err(vec![("mqtt.url".into(), "invalid".into())]);
+    };
+    Ok(Settings {
+        device_id: raw.device.id.clone(),
+        locale: raw.device.locale.clone(),
+        capture: CaptureSettings {
+            sources,
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            stall_timeout: Duration::from_millis(c.stall_timeout_ms),
+        },
+        vision: VisionSettings {
+            model: v.model.clone(),
+            interval: Duration::from_secs_f64(1.0 / v.rate),
+            rule: DecisionRule { min_score: v.min_score, min_margin: v.min_margin },
+            tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
+        },
+        store_path: raw.store.path.clone(),
+        mqtt: MqttSettings {
+            broker,
+            username: m.username.clone(),
+            password_file: m.password_file.clone(),
+            topic_prefix: m.topic_prefix.as_ref().map(|p| p.trim_end_matches('/').to_owned()),
+            tls_ca: m.tls_ca.clone(),
+            client_id: m.client_id.clone(),
+        },
+        web: WebSettings { listen, admin_token_file: w.admin_token_file.clone(), mqtt_ws_url: w.mqtt_ws_url.clone() },
+    })
+}
+
+fn check_range<T: PartialOrd + fmt::Display>(bad: &mut impl FnMut(&str, String), key: &str, value: T, low: T, high: T) {
+    if value < low || value > high {
+        bad(key, format!("must be between {low} and {high} (got {value})"));
+    }
+}
+
+fn socket(bad: &mut impl FnMut(&str, String), key: &str, text: &str) -> Option<SocketAddr> {
+    match text.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            bad(key, format!("{text:?} is not an address like 127.0.0.1:8080"));
+            None
+        }
+    }
+}
+
+fn parse_broker_url(url: &str) -> Result<BrokerSettings, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else {
+        return Err(format!("{url:?} must be \"embedded\", mqtt://host[:port] or mqtts://host[:port]"));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            let port = p.parse::<u16>().map_err(|_| format!("{p:?} is not a port number"))?;
+            (h, port)
+        }
+        _ => (rest, if tls { 8883 } else { 1883 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err(format!("{url:?} has no usable host"));
+    }
+    if port == 0 {
+        return Err("port 0 is not a broker port".into());
+    }
+    Ok(BrokerSettings::External { host: host.to_owned(), port, tls })
+}
+
+fn is_locale(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of `key` in `[section]` (or of the section header when `key` is empty).
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = header.trim();
+            if current == section && key.is_empty() {
+                return Some(index + 1);
+            }
+        } else if current == section
+            && !key.is_empty()
+            && let Some(rest) = line.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse(text, "cuebox.toml", &env).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn empty_config_is_the_embedded_default() {
+        let s = parse("", "defaults", &[]).unwrap();
+        assert!(matches!(s.mqtt.broker, BrokerSettings::Embedded { listen, .. } if listen.to_string() == "127.0.0.1:1883"));
+        assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.capture.sources.is_none());
+        assert_eq!(s.store_path, PathBuf::from("./cuebox-data"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_key_and_line() {
+        let text = "[capture]\nwidth = 0\nfps = \"fast\"\ncolour = true\n\n[mqtt]\nurl = \"http://x\"\n\n[nonsense]\n";
+        let got = problems(text, &[]);
+        let want = [
+            "cuebox.toml:4: capture.colour: unknown key",
+            "cuebox.toml:3: capture.fps: invalid type: string \"fast\"",
+            "cuebox.toml:9: nonsense: unknown section",
+            "cuebox.toml:2: capture.width: must be between 16 and 7680 (got 0)",
+            "cuebox.toml:7: mqtt.url: \"http://x\" must be \"embedded\"",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for w in want {
+            assert!(got.iter().any(|g| g.starts_with(w)), "missing {w:?} in {got:#?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_their_line() {
+        let got = problems("[capture]\nwidth = = 3\n", &[]);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("cuebox.toml:2: "), "{got:?}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_is_named_in_errors() {
+        let env = vec![("CUEBOX_MQTT_URL".to_owned(), "mqtts://broker.local".to_owned()), ("CUEBOX_CAPTURE_WIDTH".to_owned(), "1280".to_owned())];
+        let s = parse("[mqtt]\nurl = \"embedded\"\n", "f", &env).unwrap();
+        assert_eq!(s.mqtt.broker, BrokerSettings::External { host: "broker.local".into(), port: 8883, tls: true });
+        assert_eq!(s.capture.width, 1280);
+        let got = problems("", &[("CUEBOX_CAPTURE_FPS", "0"), ("CUEBOX_NOPE", "1"), ("CUEBOX_WEB_LISTN", "x")]);
+        assert!(got.iter().any(|g| g.starts_with("CUEBOX_CAPTURE_FPS: capture.fps: must be between")), "{got:#?}");
+        assert!(got.iter().any(|g| g.starts_with("CUEBOX_NOPE: not a configuration key")), "{got:#?}");
+        assert!(got.iter().any(|g| g.starts_with("CUEBOX_WEB_LISTN: web.listn: unknown key")), "{got:#?}");
+    }
+
+    #[test]
+    fn sources_and_broker_urls_are_checked() {
+        let s = parse("[capture]\nsource = [\"file:///a.mp4\", \"test\"]\n[mqtt]\nurl = \"mqtt://10.0.0.5:1884\"\n", "f", &[]).unwrap();
+        assert_eq!(s.capture.sources.unwrap().len(), 2);
+        assert_eq!(s.mqtt.broker, BrokerSettings::External { host: "10.0.0.5".into(), port: 1884, tls: false });
+        let got = problems("[capture]\nsource = \"webcam\"\n[mqtt]\nurl = \"mqtt://h:99999\"\npassword_file = \"/p\"\n", &[]);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].contains("capture.source"));
+    }
+
+    #[test]
+    fn field_names_come_from_the_struct() {
+        assert_eq!(field_names::<StoreSection>(), &["path"]);
+        assert!(field_names::<MqttSection>().contains(&"password_file"));
+    }
+}

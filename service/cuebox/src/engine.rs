@@ -1,0 +1,276 @@
+//! The cue engine: turns "what is in view" and the host's commands into the `product`,
+//! `overlay` and `prompt` messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use cuebox_catalog::{Product, Store};
+
+use crate::messages::{
+    Command, CueAction, OverlayMessage, ProductMessage, ProductSource, PromptKind, PromptMessage, display_price,
+};
+use crate::metrics::Metrics;
+use crate::mqtt::{Outbox, Topic};
+
+/// A change of the product vision sees.
+#[derive(Clone, Debug)]
+pub struct VisionChange {
+    pub sku: Option<String>,
+    pub confidence: f32,
+    /// When the evidence for the change began (Unix ms).
+    pub since_ms: u64,
+    /// Capture time of the frame that completed the change.
+    pub captured: Instant,
+}
+
+#[derive(Debug)]
+pub enum EngineInput {
+    Vision(VisionChange),
+    Command(Command),
+}
+
+/// Unique prompt ids per device: the engine's start time and a counter.
+struct PromptIds {
+    epoch: u64,
+    next: u64,
+}
+
+impl PromptIds {
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!("{:x}-{}", self.epoch, self.next)
+    }
+}
+
+pub struct Engine {
+    store: Arc<Store>,
+    products: HashMap<String, Product>,
+    default_locale: String,
+    locale: String,
+    outbox: Outbox,
+    metrics: Arc<Metrics>,
+    ids: PromptIds,
+    /// What vision currently sees: sku, confidence, since.
+    seen: Option<(String, f32, u64)>,
+    pinned: Option<String>,
+    on_air: Option<String>,
+    card: usize,
+    last_prompt: Option<PromptMessage>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>, products: Vec<Product>, default_locale: String, locale: Option<String>, outbox: Outbox, metrics: Arc<Metrics>) -> Self {
+        let locale = locale.unwrap_or_else(|| default_locale.clone());
+        Self {
+            store,
+            products: products.into_iter().map(|p| (p.sku.clone(), p)).collect(),
+            default_locale,
+            locale,
+            outbox,
+            metrics,
+            ids: PromptIds { epoch: now_ms(), next: 0 },
+            seen: None,
+            pinned: None,
+            on_air: None,
+            card: 0,
+            last_prompt: None,
+        }
+    }
+
+    /// Publishes the initial state: nothing in view.
+    pub fn start(&mut self) {
+        self.show(None, 0.0, ProductSource::Vision, now_ms(), None);
+    }
+
+    pub fn handle(&mut self, input: EngineInput) {
+        match input {
+            EngineInput::Vision(change) => {
+                self.seen = change.sku.clone().map(|s| (s, change.confidence, change.since_ms));
+                if self.pinned.is_none() {
+                    self.show(change.sku, change.confidence, ProductSource::Vision, change.since_ms, Some(change.captured));
+                }
+            }
+            EngineInput::Command(Command::Pin(Some(sku))) => {
+                if !self.products.contains_key(&sku) {
+                    tracing::warn!(%sku, "cmd/product names a product that is not in the catalog");
+                    self.metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                self.pinned = Some(sku.clone());
+                self.show(Some(sku), 1.0, ProductSource::Manual, now_ms(), None);
+            }
+            EngineInput::Command(Command::Pin(None)) => {
+                if self.pinned.take().is_some() {
+                    let (sku, confidence, since) = match self.seen.clone() {
+                        Some((s, c, t)) => (Some(s), c, t),
+                        None => (None, 0.0, now_ms()),
+                    };
+                    self.show(sku, confidence, ProductSource::Vision, since, None);
+                }
+            }
+            EngineInput::Command(Command::Cue(action)) => self.cue(action),
+        }
+    }
+
+    fn show(&mut self, sku: Option<String>, confidence: f32, source: ProductSource, since: u64, captured: Option<Instant>) {
+        let product = sku.as_ref().and_then(|s| self.products.get(s)).cloned();
+        let name = product.as_ref().and_then(|p| p.name.first(&self.locale, &self.default_locale)).map(str::to_owned);
+        let message = ProductMessage { sku: sku.clone(), name: name.clone(), confidence, source, since };
+        self.outbox.json(Topic::Product, &message);
+        if let Some(captured) = captured {
+            self.metrics.glass_to_mqtt_ms.record(captured.elapsed().as_secs_f64() * 1e3);
+        }
+        let overlay = match &product {
+            Some(p) => OverlayMessage {
+                sku: Some(p.sku.clone()),
+                title: name,
+                price: p.price.as_ref().map(|pr| display_price(&pr.amount, &pr.currency)),
+                promo: p.promo.as_ref().and_then(|t| t.first(&self.locale, &self.default_locale)).map(str::to_owned),
+                ts: Some(now_ms()),
+            },
+            None => OverlayMessage::default(),
+        };
+        self.outbox.json(Topic::Overlay, &overlay);
+        self.on_air = sku;
+        self.card = 0;
+        self.last_prompt = None;
+        if product.is_some() {
+            self.prompt(PromptKind::Intro);
+        }
+        tracing::info!(sku = self.on_air.as_deref().unwrap_or("none"), confidence, ?source, "product on air");
+    }
+
+    fn cue(&mut self, action: CueAction) {
+        let Some(count) = self.on_air.as_ref().and_then(|s| self.products.get(s)).map(|p| p.script.len()) else {
+            tracing::debug!(?action, "cue command with no product on air");
+            return;
+        };
+        if count == 0 {
+            return;
+        }
+        match action {
+            CueAction::Next => self.card = (self.card + 1).min(count - 1),
+            CueAction::Prev => self.card = self.card.saturating_sub(1),
+            CueAction::Repeat => {
+                if let Some(mut again) = self.last_prompt.clone() {
+                    again.id = self.ids.next();
+                    again.ts = now_ms();
+                    self.outbox.json(Topic::Prompt, &again);
+                    return;
+                }
+            }
+        }
+        self.prompt(PromptKind::Cue);
+    }
+
+    fn prompt(&mut self, kind: PromptKind) {
+        let Some(product) = self.on_air.as_ref().and_then(|s| self.products.get(s)) else { return };
+        let Some(card) = product.script.get(self.card) else { return };
+        let Some((lang, variants)) = card.text.resolve(&self.locale, &self.default_locale) else { return };
+        let variant = match self.store.next_variant(&product.sku, &card.id, variants.len()) {
+            Ok(i) => i,
+            Err(error) => {
+                tracing::warn!(%error, "cue rotation state unavailable; using the first variant");
+                0
+            }
+        };
+        let message = PromptMessage {
+            id: self.ids.next(),
+            ts: now_ms(),
+            sku: Some(product.sku.clone()),
+            kind: if self.card == 0 { kind } else { PromptKind::Cue },
+            text: variants[variant.min(variants.len() - 1)].clone(),
+            lang: lang.to_owned(),
+            card: card.id.clone(),
+            position: self.card + 1,
+            count: product.script.len(),
+        };
+        self.outbox.json(Topic::Prompt, &message);
+        self.last_prompt = Some(message);
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use cuebox_catalog::parse_catalog;
+    use serde_json::Value;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::mqtt::Outgoing;
+
+    const CATALOG: &str = "version: 1\ndefault_locale: zh-CN\nproducts:\n  - sku: A\n    name: {zh-CN: 茶, en: Tea}\n    price: {amount: 10.00, currency: CNY}\n    script:\n      - {id: intro, text: {zh-CN: [甲, 乙], en: [one, two]}}\n      - {id: more, text: 更多}\n  - {sku: B, name: Bowl}\n";
+
+    fn engine(dir: &std::path::Path, locale: Option<&str>) -> (Engine, mpsc::Receiver<Outgoing>) {
+        let catalog = parse_catalog(CATALOG).unwrap().catalog;
+        let store = Arc::new(Store::open(dir).unwrap());
+        store.import(&catalog, &[], "d", "c.yaml").unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (outbox, rx) = Outbox::channel(64, metrics.clone());
+        (Engine::new(store, catalog.products, catalog.default_locale, locale.map(Into::into), outbox, metrics), rx)
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<(Topic, Value)> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push((m.topic, serde_json::from_slice(&m.payload).unwrap()));
+        }
+        out
+    }
+
+    fn seen(sku: Option<&str>) -> EngineInput {
+        EngineInput::Vision(VisionChange { sku: sku.map(Into::into), confidence: 0.9, since_ms: 1, captured: Instant::now() })
+    }
+
+    #[test]
+    fn a_product_change_publishes_product_overlay_and_intro() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, mut rx) = engine(dir.path(), Some("en"));
+        e.handle(seen(Some("A")));
+        let out = drain(&mut rx);
+        assert_eq!(out.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Topic::Product, Topic::Overlay, Topic::Prompt]);
+        assert_eq!(out[0].1["name"], "Tea");
+        assert_eq!(out[1].1["price"], "¥10.00");
+        assert_eq!((out[2].1["kind"].as_str(), out[2].1["text"].as_str(), out[2].1["lang"].as_str()), (Some("intro"), Some("one"), Some("en")));
+        e.handle(seen(None));
+        let out = drain(&mut rx);
+        assert_eq!(out[0].1["sku"], Value::Null);
+        assert_eq!(out[1].1, serde_json::json!({}));
+        assert_eq!(out.len(), 2, "no prompt when nothing is in view");
+    }
+
+    #[test]
+    fn cues_walk_the_cards_and_variants_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, mut rx) = engine(dir.path(), None);
+        e.handle(seen(Some("A")));
+        e.handle(EngineInput::Command(Command::Cue(CueAction::Next)));
+        e.handle(EngineInput::Command(Command::Cue(CueAction::Next)));
+        e.handle(EngineInput::Command(Command::Cue(CueAction::Repeat)));
+        e.handle(EngineInput::Command(Command::Cue(CueAction::Prev)));
+        let texts: Vec<String> = drain(&mut rx).into_iter().filter(|(t, _)| *t == Topic::Prompt).map(|(_, v)| v["text"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(texts, vec!["甲", "更多", "更多", "更多", "乙"]);
+    }
+
+    #[test]
+    fn a_pin_overrides_vision_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, mut rx) = engine(dir.path(), None);
+        e.handle(EngineInput::Command(Command::Pin(Some("B".into()))));
+        e.handle(seen(Some("A")));
+        let out = drain(&mut rx);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((out[0].1["sku"].as_str(), out[0].1["source"].as_str()), (Some("B"), Some("manual")));
+        e.handle(EngineInput::Command(Command::Pin(None)));
+        let out = drain(&mut rx);
+        assert_eq!((out[0].1["sku"].as_str(), out[0].1["source"].as_str()), (Some("A"), Some("vision")));
+        e.handle(EngineInput::Command(Command::Pin(Some("UNKNOWN".into()))));
+        assert!(drain(&mut rx).is_empty());
+    }
+}

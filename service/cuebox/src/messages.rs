@@ -1,0 +1,164 @@
+//! Payloads of the contract's MQTT topics (CONTRACT §6).
+
+use serde::{Deserialize, Serialize};
+
+/// Inputs larger than this are dropped unread.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CueAction {
+    Next,
+    Prev,
+    Repeat,
+}
+
+/// A command from the host (tablet, button, integration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Cue(CueAction),
+    /// Pin a product (`None`: back to what vision sees).
+    Pin(Option<String>),
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("payload of {0} bytes is over the {MAX_INPUT_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("payload is not valid: {0}")]
+    Malformed(String),
+    #[error("topic is not an input")]
+    UnknownTopic,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CueCommand {
+    action: CueAction,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductCommand {
+    sku: serde_json::Value,
+}
+
+/// Parses an input by its topic (relative to the device prefix), strictly.
+pub fn parse_command(topic: &str, payload: &[u8]) -> Result<Command, InputError> {
+    if payload.len() > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge(payload.len()));
+    }
+    let malformed = |e: serde_json::Error| InputError::Malformed(e.to_string());
+    match topic {
+        "cmd/cue" => Ok(Command::Cue(serde_json::from_slice::<CueCommand>(payload).map_err(malformed)?.action)),
+        "cmd/product" => match serde_json::from_slice::<ProductCommand>(payload).map_err(malformed)?.sku {
+            serde_json::Value::Null => Ok(Command::Pin(None)),
+            serde_json::Value::String(s) if cuebox_catalog::is_identifier(&s) => Ok(Command::Pin(Some(s))),
+            other => Err(InputError::Malformed(format!("sku must be a SKU string or null, not {other}"))),
+        },
+        _ => Err(InputError::UnknownTopic),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductSource {
+    Vision,
+    Manual,
+}
+
+/// The retained `product` message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProductMessage {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub confidence: f32,
+    pub source: ProductSource,
+    pub since: u64,
+}
+
+/// The retained `overlay` message; every field absent means nothing is shown (`{}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OverlayMessage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// For display, e.g. "¥128.00".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptKind {
+    Intro,
+    Cue,
+}
+
+/// A `prompt` message for the host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PromptMessage {
+    pub id: String,
+    pub ts: u64,
+    pub sku: Option<String>,
+    pub kind: PromptKind,
+    pub text: String,
+    pub lang: String,
+    /// The cue card this text is from, its 1-based position and how many the product has.
+    pub card: String,
+    pub position: usize,
+    pub count: usize,
+}
+
+/// Display form of a price: a symbol for common currencies, else the code.
+pub fn display_price(amount: &str, currency: &str) -> String {
+    match currency {
+        "CNY" | "JPY" => format!("¥{amount}"),
+        "USD" => format!("${amount}"),
+        "EUR" => format!("€{amount}"),
+        "GBP" => format!("£{amount}"),
+        other => format!("{amount} {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_strictly() {
+        assert_eq!(parse_command("cmd/cue", br#"{"action":"next"}"#), Ok(Command::Cue(CueAction::Next)));
+        assert_eq!(parse_command("cmd/product", br#"{"sku":"TEA-001"}"#), Ok(Command::Pin(Some("TEA-001".into()))));
+        assert_eq!(parse_command("cmd/product", br#"{"sku":null}"#), Ok(Command::Pin(None)));
+        for (topic, bad) in [
+            ("cmd/cue", &br#"{"action":"skip"}"#[..]),
+            ("cmd/cue", br#"{"action":"next","extra":1}"#),
+            ("cmd/cue", b"next"),
+            ("cmd/product", br#"{"sku":42}"#),
+            ("cmd/product", br#"{"sku":"no spaces allowed"}"#),
+            ("cmd/product", br#"{}"#),
+        ] {
+            assert!(matches!(parse_command(topic, bad), Err(InputError::Malformed(_))), "{topic} {:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_command("cmd/cue", &vec![b' '; MAX_INPUT_BYTES + 1]), Err(InputError::TooLarge(MAX_INPUT_BYTES + 1)));
+        assert_eq!(parse_command("cmd/other", b"{}"), Err(InputError::UnknownTopic));
+    }
+
+    #[test]
+    fn empty_overlay_is_an_empty_object() {
+        assert_eq!(serde_json::to_string(&OverlayMessage::default()).unwrap(), "{}");
+        let p = ProductMessage { sku: None, name: None, confidence: 0.0, source: ProductSource::Vision, since: 5 };
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"sku":null,"name":null,"confidence":0.0,"source":"vision","since":5}"#);
+    }
+
+    #[test]
+    fn prices_display_with_their_symbol() {
+        assert_eq!(display_price("128.00", "CNY"), "¥128.00");
+        assert_eq!(display_price("9.50", "CHF"), "9.50 CHF");
+    }
+}

@@ -1,0 +1,88 @@
+//! The web server (CONTRACT §8): the pages are static and take their live state from MQTT over
+//! WebSocket like any other client; the server adds health and metrics.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cuebox_capture::{CameraState, CaptureStats, FrameSlot};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+const PROMPTER: &str = include_str!("../web/prompter.html");
+const MQTT_JS: &str = include_str!("../web/vendor/mqtt.min.js");
+/// The vision loop counts as stalled after this long without progress.
+const STALL_MS: u64 = 5000;
+
+#[derive(Clone)]
+pub struct WebState {
+    /// What the pages need to connect: broker URL, topic prefix, device, locale.
+    pub page_config: Arc<serde_json::Value>,
+    pub metrics: Arc<Metrics>,
+    pub capture: Arc<CaptureStats>,
+    pub slot: Arc<FrameSlot>,
+}
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(|| async { page(PROMPTER) }))
+        .route("/assets/mqtt.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MQTT_JS) }))
+        .route("/config.json", get(|State(s): State<WebState>| async move { axum::Json((*s.page_config).clone()) }))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
+        .with_state(state)
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: WebState, cancel: CancellationToken) {
+    let result = axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await;
+    if let Err(error) = result {
+        tracing::error!(%error, "web server stopped");
+    }
+}
+
+fn page(html: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html).into_response()
+}
+
+async fn healthz(State(s): State<WebState>) -> Response {
+    let camera = s.capture.state();
+    let silence = s.metrics.vision_silence_ms();
+    if camera != CameraState::Streaming {
+        let detail = match &camera {
+            CameraState::Retrying { error } => format!("camera retrying: {error}\n"),
+            other => format!("camera {}\n", other.as_str()),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, detail).into_response();
+    }
+    if silence > STALL_MS {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("vision stalled for {silence} ms\n")).into_response();
+    }
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+async fn prometheus(State(s): State<WebState>) -> Response {
+    let m = &s.metrics;
+    let mut out = String::new();
+    let mut line = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP cuebox_{name} {help}\n# TYPE cuebox_{name} {kind}\ncuebox_{name} {value}");
+    };
+    line("frames_in_total", "counter", "Frames delivered by the camera.", s.capture.frames_in() as f64);
+    line("frames_processed_total", "counter", "Frames recognized.", m.frames_processed.load(Ordering::Relaxed) as f64);
+    line("frames_dropped_total", "counter", "Frames replaced before vision took them.", s.slot.dropped() as f64);
+    line("camera_restarts_total", "counter", "Camera pipeline rebuilds after a failure.", s.capture.restarts() as f64);
+    line("camera_streaming", "gauge", "1 while the camera delivers frames.", f64::from(u8::from(s.capture.state() == CameraState::Streaming)));
+    line("inference_ms_p50", "gauge", "Median embedding inference time (recent window).", m.inference_ms.quantile(0.5).unwrap_or(0.0));
+    line("inference_ms_p99", "gauge", "99th percentile embedding inference time (recent window).", m.inference_ms.quantile(0.99).unwrap_or(0.0));
+    line("mqtt_connected", "gauge", "1 while connected to the broker.", f64::from(u8::from(m.mqtt_connected.load(Ordering::Relaxed))));
+    line("outbox_depth", "gauge", "Messages waiting to be published.", m.outbox_depth.load(Ordering::Relaxed) as f64);
+    line("outbox_dropped_total", "counter", "Messages dropped because the outbox was full.", m.outbox_dropped.load(Ordering::Relaxed) as f64);
+    line("inputs_rejected_total", "counter", "MQTT inputs dropped as malformed, oversized or unknown.", m.inputs_rejected.load(Ordering::Relaxed) as f64);
+    line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,207 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{asset, cuebox, data, run, stderr, stdout};
+
+fn import(db: &Path, file: &Path) -> std::process::Output {
+    run(cuebox().args(["catalog", "import"]).arg(file).arg("--db").arg(db))
+}
+
+fn export(db: &Path) -> String {
+    let out = run(cuebox().args(["catalog", "export", "--db"]).arg(db));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn references(db: &Path, sku: &str) -> u64 {
+    let out = run(cuebox().args(["catalog", "list", "--json", "--db"]).arg(db));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list.as_array().unwrap().iter().find(|p| p["sku"] == sku).map(|p| p["references"].as_u64().unwrap()).unwrap_or(0)
+}
+
+fn demo_store() -> tempfile::TempDir {
+    let db = tempfile::tempdir().unwrap();
+    let out = import(db.path(), &asset("demo/catalog.yaml"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    db
+}
+
+#[test]
+fn check_config_reports_every_problem_with_key_and_line() {
+    let out = run(cuebox().arg("check-config").arg("--config").arg(data("bad-config.toml")));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for expected in [
+        "bad-config.toml:2: device.id:",
+        "bad-config.toml:5: capture.source:",
+        "bad-config.toml:6: capture.width: must be between 16 and 7680 (got 0)",
+        "bad-config.toml:7: capture.fps: invalid type",
+        "bad-config.toml:8: capture.colour: unknown key",
+        "bad-config.toml:11: mqtt.url:",
+        "bad-config.toml:13: speakers: unknown section",
+    ] {
+        assert!(err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)), "missing {expected:?} in:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 7, "one line per problem:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"));
+}
+
+#[test]
+fn check_config_accepts_a_valid_file_and_names_bad_environment_overrides() {
+    let out = run(cuebox().arg("check-config").arg("--config").arg(data("good-config.toml")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(cuebox().arg("check-config").arg("--config").arg(data("good-config.toml")).env("CUEBOX_CAPTURE_FPS", "0"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CUEBOX_CAPTURE_FPS: capture.fps: must be between 1 and 240"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_catalog_with_errors_reports_each_with_its_place_and_changes_nothing() {
+    let db = demo_store();
+    let before = export(db.path());
+    let out = import(db.path(), &data("bad-catalog.yaml"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for expected in [
+        "bad-catalog.yaml:6:39: products[0].price.currency: \"RMB\" is not an ISO 4217 code like CNY or USD (renminbi is CNY)",
+        "bad-catalog.yaml:7:10: products[1].sku: \"TEA 002\" must match",
+        "bad-catalog.yaml:11:15: products[1].script[0].text: expected at least one text",
+        "bad-catalog.yaml:12:5: products[2].sku: duplicate sku \"TEA-001\"",
+        "bad-catalog.yaml:14:16: products[2].barcodes[0]: 6901234567890 has a wrong check digit",
+    ] {
+        assert!(err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)), "missing {expected:?} in:\n{err}");
+    }
+    assert_eq!(export(db.path()), before, "the store is unchanged");
+
+    let out = import(db.path(), &data("bad-syntax.json"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("bad-syntax.json:5:5: not valid YAML or JSON"), "{}", stderr(&out));
+    assert_eq!(export(db.path()), before);
+}
+
+#[test]
+fn a_catalog_naming_missing_or_broken_photos_changes_nothing() {
+    let db = demo_store();
+    let before = export(db.path());
+    let out = import(db.path(), &data("bad-photos.yaml"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad-photos.yaml:5:14: products[sku=MUG-1].images: missing.jpg: No such file"), "{err}");
+    assert!(err.contains("bad-photos.yaml:8:14: products[sku=MUG-2].images: not-an-image.jpg: not a JPEG or PNG image"), "{err}");
+    assert_eq!(export(db.path()), before);
+}
+
+#[test]
+fn importing_the_same_catalog_twice_is_a_no_op_and_export_round_trips() {
+    let db = demo_store();
+    let again = import(db.path(), &asset("demo/catalog.yaml"));
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("unchanged"), "{}", stdout(&again));
+
+    let exported = export(db.path());
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join("exported.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let out = import(fresh.path(), &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(export(fresh.path()), exported);
+    assert_eq!(references(fresh.path(), "BISCUIT-BOX-01"), 3);
+
+    let list = run(cuebox().args(["catalog", "list", "--db"]).arg(db.path()));
+    let text = stdout(&list);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("BISCUIT-BOX-01\t坎普罗东黄油曲奇礼盒 500g\t¥89.00"), "{text}");
+}
+
+/// Frames of the demo footage (recorded after the enrollment photos), decoded by GStreamer.
+fn frames(clip: &str, dir: &Path) -> Vec<PathBuf> {
+    let pattern = dir.join(format!("{}-%04d.jpg", clip.replace('/', "_")));
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "filesrc"])
+        .arg(format!("location={}", asset(clip).display()))
+        .args(["!", "decodebin", "!", "videoconvert", "!", "videorate", "!", "video/x-raw,framerate=2/1", "!", "jpegenc", "!", "multifilesink"])
+        .arg(format!("location={}", pattern.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&clip.replace('/', "_")))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn recognize_names_the_product_in_frames_of_the_test_footage() {
+    let db = demo_store();
+    let dir = tempfile::tempdir().unwrap();
+    for (clip, expected) in [("demo/clips/1-box.mp4", "BISCUIT-BOX-01"), ("demo/clips/2-cup.mp4", "TUMBLER-BLK-01")] {
+        let images = frames(clip, dir.path());
+        assert!(images.len() >= 10, "{} frames", images.len());
+        let out = run(cuebox().args(["recognize", "--json", "--db"]).arg(db.path()).args(&images));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let results: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(results.len(), images.len());
+        let right = results.iter().filter(|r| r["sku"] == expected).count();
+        let wrong: Vec<_> = results.iter().filter(|r| r["sku"].is_string() && r["sku"] != expected).collect();
+        eprintln!("{clip}: {right}/{} frames recognized as {expected}", results.len());
+        assert!(wrong.is_empty(), "frames taken for another product: {wrong:?}");
+        assert!(right * 10 >= results.len() * 9, "{right} of {} frames recognized", results.len());
+        let first = &results[0];
+        assert!(first["image"].as_str().unwrap().ends_with(".jpg"));
+        assert!(first["candidates"].as_array().unwrap().len() == 2);
+    }
+}
+
+#[test]
+fn recognize_says_no_product_for_scenes_without_one_and_rejects_non_images() {
+    let db = demo_store();
+    let scenes: Vec<PathBuf> = ["building.jpg", "home.jpg", "aero1.jpg"]
+        .iter()
+        .map(|n| Path::new("/usr/share/doc/opencv-doc/examples/data").join(n))
+        .collect();
+    let out = run(cuebox().args(["recognize", "--json", "--db"]).arg(db.path()).args(&scenes));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for line in stdout(&out).lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(r["sku"].is_null(), "{r}");
+    }
+    let out = run(cuebox().args(["recognize", "--db"]).arg(db.path()).arg(data("not-an-image.jpg")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not-an-image.jpg: not a JPEG or PNG image"), "{}", stderr(&out));
+}
+
+#[test]
+fn enroll_adds_photos_and_refuses_unknown_products_and_bad_images() {
+    let db = demo_store();
+    let out = run(cuebox().args(["enroll", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 4);
+
+    let out = run(cuebox().args(["enroll", "--sku", "NOPE-1", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("NOPE-1"), "{}", stderr(&out));
+
+    let out = run(cuebox()
+        .args(["enroll", "--sku", "BISCUIT-BOX-01", "--db"])
+        .arg(db.path())
+        .arg(asset("demo/images/box-2.jpg"))
+        .arg(data("not-an-image.jpg")));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 4, "one bad photo enrolls none");
+
+    let out = run(cuebox().args(["enroll", "--replace", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-2.jpg")));
+    assert!(out.status.success());
+    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(cuebox().arg("no-such-command")).status.code(), Some(2));
+    assert_eq!(run(cuebox().args(["recognize"])).status.code(), Some(2));
+    assert_eq!(run(cuebox().arg("--help")).status.code(), Some(0));
+}

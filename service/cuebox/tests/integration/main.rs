@@ -1,0 +1,6 @@
+//! Integration tests of the `cuebox` binary on real parts: GStreamer on the demo footage,
+//! tract on the real model, sled on disk, Debian's mosquitto.
+
+mod cli;
+mod daemon;
+mod support;

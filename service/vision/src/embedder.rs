@@ -1,0 +1,154 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::{Crop, RgbView, VisionError};
+
+/// Side of the square model input.
+pub const INPUT_SIZE: usize = 224;
+/// Length of the pooled feature vector used as the embedding.
+pub const EMBEDDING_DIM: usize = 1280;
+const LOGITS: usize = 1000;
+const PIXEL_MEAN: f32 = 127.0;
+const PIXEL_SCALE: f32 = 128.0;
+
+/// What was loaded: enrolled embeddings are only comparable under the same model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub name: String,
+    pub sha256: String,
+    pub load_ms: f64,
+}
+
+/// An L2-normalised embedding; the dot product of two is their cosine similarity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedding(Vec<f32>);
+
+impl Embedding {
+    pub fn from_raw(values: Vec<f32>) -> Result<Self, VisionError> {
+        if values.len() != EMBEDDING_DIM {
+            return Err(VisionError::Dimension { got: values.len(), expected: EMBEDDING_DIM });
+        }
+        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            return Err(VisionError::Inference("embedding has no direction (zero or non-finite norm)".into()));
+        }
+        Ok(Self(values.into_iter().map(|v| v / norm).collect()))
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        &self.0
+    }
+
+    pub fn cosine(&self, other: &Embedding) -> f32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+    }
+}
+
+/// Both heads of one forward pass.
+#[derive(Clone, Debug)]
+pub struct Inference {
+    pub embedding: Embedding,
+    /// ImageNet-1k class scores (before softmax).
+    pub logits: Vec<f32>,
+}
+
+/// The image-embedding model, loaded and optimised once, shared cheaply across threads.
+#[derive(Clone)]
+pub struct Embedder {
+    plan: Arc<TypedRunnableModel>,
+    info: Arc<ModelInfo>,
+}
+
+impl Embedder {
+    pub fn load(path: &Path) -> Result<Self, VisionError> {
+        let started = Instant::now();
+        let model_error = |message: String| VisionError::Model { path: path.to_owned(), message };
+        let bytes = std::fs::read(path).map_err(|e| model_error(e.to_string()))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT_SIZE, INPUT_SIZE]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_error(format!("{e:#}")))?;
+        let outputs = plan.model().output_outlets().map_err(|e| model_error(e.to_string()))?;
+        if outputs.len() != 2 {
+            return Err(model_error(format!(
+                "expected 2 outputs (embedding, logits), found {}",
+                outputs.len()
+            )));
+        }
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let info = ModelInfo { name, sha256, load_ms: started.elapsed().as_secs_f64() * 1e3 };
+        let embedder = Self { plan, info: Arc::new(info) };
+        let probe = vec![127u8; 32 * 32 * 3];
+        let view = RgbView::new(32, 32, &probe)?;
+        embedder.infer(view, view.full()).map_err(|e| model_error(format!("does not run: {e}")))?;
+        Ok(embedder)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn infer(&self, view: RgbView<'_>, crop: Crop) -> Result<Inference, VisionError> {
+        let mut input = vec![0f32; 3 * INPUT_SIZE * INPUT_SIZE];
+        view.resample_normalized(crop, INPUT_SIZE, PIXEL_MEAN, PIXEL_SCALE, &mut input)?;
+        let tensor = Tensor::from_shape(&[1, 3, INPUT_SIZE, INPUT_SIZE], &input)
+            .map_err(|e| VisionError::Inference(e.to_string()))?;
+        let outputs =
+            self.plan.run(tvec!(tensor.into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
+        let read = |index: usize, expected: usize| -> Result<Vec<f32>, VisionError> {
+            let values: Vec<f32> = outputs[index]
+                .to_plain_array_view::<f32>()
+                .map_err(|e| VisionError::Inference(e.to_string()))?
+                .iter()
+                .copied()
+                .collect();
+            if values.len() != expected {
+                return Err(VisionError::Dimension { got: values.len(), expected });
+            }
+            Ok(values)
+        };
+        Ok(Inference { embedding: Embedding::from_raw(read(0, EMBEDDING_DIM)?)?, logits: read(1, LOGITS)? })
+    }
+
+    pub fn embed(&self, view: RgbView<'_>, crop: Crop) -> Result<Embedding, VisionError> {
+        Ok(self.infer(view, crop)?.embedding)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_is_normalised_and_cosine_is_dot() {
+        let mut raw = vec![0.0; EMBEDDING_DIM];
+        raw[0] = 3.0;
+        raw[1] = 4.0;
+        let a = Embedding::from_raw(raw).unwrap();
+        assert!((a.as_slice()[0] - 0.6).abs() < 1e-6 && (a.as_slice()[1] - 0.8).abs() < 1e-6);
+        assert!((a.cosine(&a) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn embedding_of_wrong_length_or_zero_is_refused() {
+        assert!(matches!(Embedding::from_raw(vec![1.0; 3]), Err(VisionError::Dimension { .. })));
+        assert!(Embedding::from_raw(vec![0.0; EMBEDDING_DIM]).is_err());
+    }
+
+    #[test]
+    fn missing_model_file_names_the_path() {
+        let err = Embedder::load(Path::new("/nonexistent/model.onnx")).err().unwrap();
+        assert!(err.to_string().contains("/nonexistent/model.onnx"), "{err}");
+    }
+}

@@ -1,0 +1,210 @@
+use std::path::Path;
+
+use crate::VisionError;
+
+/// A borrowed, tightly packed RGB8 image (row stride = 3 * width).
+#[derive(Clone, Copy, Debug)]
+pub struct RgbView<'a> {
+    width: u32,
+    height: u32,
+    data: &'a [u8],
+}
+
+impl<'a> RgbView<'a> {
+    pub fn new(width: u32, height: u32, data: &'a [u8]) -> Result<Self, VisionError> {
+        let expected = width as usize * height as usize * 3;
+        if width == 0 || height == 0 || data.len() != expected {
+            return Err(VisionError::BadBuffer { width, height, len: data.len() });
+        }
+        Ok(Self { width, height, data })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The largest centred square: where a host holds a product up to a fixed camera.
+    pub fn center_square(&self) -> Crop {
+        let side = self.width.min(self.height);
+        Crop { x: (self.width - side) / 2, y: (self.height - side) / 2, width: side, height: side }
+    }
+
+    pub fn full(&self) -> Crop {
+        Crop { x: 0, y: 0, width: self.width, height: self.height }
+    }
+
+    /// Bilinear resample of `crop` to a `size`x`size` planar (CHW) tensor with
+    /// `(value - mean) / scale` normalisation, written into `out` (len 3*size*size).
+    pub fn resample_normalized(
+        &self,
+        crop: Crop,
+        size: usize,
+        mean: f32,
+        scale: f32,
+        out: &mut [f32],
+    ) -> Result<(), VisionError> {
+        if crop.width == 0
+            || crop.height == 0
+            || crop.x.checked_add(crop.width).is_none_or(|r| r > self.width)
+            || crop.y.checked_add(crop.height).is_none_or(|b| b > self.height)
+        {
+            return Err(VisionError::BadCrop { crop, width: self.width, height: self.height });
+        }
+        debug_assert_eq!(out.len(), 3 * size * size);
+        let plane = size * size;
+        let sx = crop.width as f32 / size as f32;
+        let sy = crop.height as f32 / size as f32;
+        let max_x = (crop.width - 1) as f32;
+        let max_y = (crop.height - 1) as f32;
+        let columns: Vec<(usize, usize, f32)> = (0..size)
+            .map(|ox| {
+                let fx = ((ox as f32 + 0.5) * sx - 0.5).clamp(0.0, max_x);
+                let x0 = fx.floor() as usize;
+                let x1 = (x0 + 1).min(crop.width as usize - 1);
+                (crop.x as usize + x0, crop.x as usize + x1, fx - x0 as f32)
+            })
+            .collect();
+        let stride = self.width as usize * 3;
+        let inv = 1.0 / scale;
+        for oy in 0..size {
+            let fy = ((oy as f32 + 0.5) * sy - 0.5).clamp(0.0, max_y);
+            let y0 = fy.floor() as usize;
+            let y1 = (y0 + 1).min(crop.height as usize - 1);
+            let wy = fy - y0 as f32;
+            let row0 = &self.data[(crop.y as usize + y0) * stride..][..stride];
+            let row1 = &self.data[(crop.y as usize + y1) * stride..][..stride];
+            for (ox, &(x0, x1, wx)) in columns.iter().enumerate() {
+                for c in 0..3 {
+                    let p00 = row0[x0 * 3 + c] as f32;
+                    let p01 = row0[x1 * 3 + c] as f32;
+                    let p10 = row1[x0 * 3 + c] as f32;
+                    let p11 = row1[x1 * 3 + c] as f32;
+                    let top = p00 + (p01 - p00) * wx;
+                    let bottom = p10 + (p11 - p10) * wx;
+                    let value = top + (bottom - top) * wy;
+                    out[c * plane + oy * size + ox] = (value - mean) * inv;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rectangle in pixel coordinates of the image it applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// An owned, tightly packed RGB8 image.
+#[derive(Clone, Debug)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    pub fn view(&self) -> Result<RgbView<'_>, VisionError> {
+        RgbView::new(self.width, self.height, &self.data)
+    }
+}
+
+/// Decodes a JPEG or PNG file (any colour type) to RGB8.
+pub fn load_image(path: &Path) -> Result<RgbImage, VisionError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| VisionError::Image { path: path.to_owned(), message: e.to_string() })?;
+    decode_image(&bytes).map_err(|message| VisionError::Image { path: path.to_owned(), message })
+}
+
+/// Decodes JPEG or PNG bytes to RGB8; the error says what is wrong with the bytes.
+pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
+    let format = ::image::guess_format(bytes).map_err(|_| "not a JPEG or PNG image".to_owned())?;
+    let decoded = ::image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string())?;
+    let rgb = decoded.into_rgb8();
+    let (width, height) = rgb.dimensions();
+    if width < 16 || height < 16 {
+        return Err(format!("{width}x{height} is too small to recognize anything (at least 16x16)"));
+    }
+    Ok(RgbImage { width, height, data: rgb.into_raw() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resample_of_uniform_image_is_uniform_and_normalized() {
+        let data = vec![200u8; 40 * 30 * 3];
+        let view = RgbView::new(40, 30, &data).unwrap();
+        let mut out = vec![0.0; 3 * 8 * 8];
+        view.resample_normalized(view.center_square(), 8, 127.0, 128.0, &mut out).unwrap();
+        for v in out {
+            assert!((v - (200.0 - 127.0) / 128.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn resample_keeps_channel_planes_apart() {
+        let mut data = Vec::new();
+        for _ in 0..16 * 16 {
+            data.extend_from_slice(&[10, 20, 30]);
+        }
+        let view = RgbView::new(16, 16, &data).unwrap();
+        let mut out = vec![0.0; 3 * 4 * 4];
+        view.resample_normalized(view.full(), 4, 0.0, 1.0, &mut out).unwrap();
+        assert!(out[..16].iter().all(|&v| v == 10.0));
+        assert!(out[16..32].iter().all(|&v| v == 20.0));
+        assert!(out[32..].iter().all(|&v| v == 30.0));
+    }
+
+    #[test]
+    fn resample_follows_a_horizontal_gradient() {
+        let mut data = Vec::new();
+        for _y in 0..2 {
+            for x in 0..256u32 {
+                data.extend_from_slice(&[x as u8; 3]);
+            }
+        }
+        let view = RgbView::new(256, 2, &data).unwrap();
+        let mut out = vec![0.0; 3 * 2 * 2];
+        view.resample_normalized(view.full(), 2, 0.0, 1.0, &mut out).unwrap();
+        assert!((out[0] - 63.5).abs() < 1.0, "left half averages around 64, got {}", out[0]);
+        assert!((out[1] - 191.5).abs() < 1.0, "right half averages around 192, got {}", out[1]);
+    }
+
+    #[test]
+    fn crop_outside_image_is_refused() {
+        let data = vec![0u8; 10 * 10 * 3];
+        let view = RgbView::new(10, 10, &data).unwrap();
+        let mut out = vec![0.0; 3 * 4 * 4];
+        let crop = Crop { x: 5, y: 0, width: 6, height: 4 };
+        assert!(matches!(
+            view.resample_normalized(crop, 4, 0.0, 1.0, &mut out),
+            Err(VisionError::BadCrop { .. })
+        ));
+    }
+
+    #[test]
+    fn buffer_of_wrong_length_is_refused() {
+        assert!(RgbView::new(4, 4, &[0u8; 47]).is_err());
+        assert!(RgbView::new(0, 4, &[]).is_err());
+    }
+
+    #[test]
+    fn garbage_bytes_are_not_an_image() {
+        let err = decode_image(b"definitely not a picture").unwrap_err();
+        assert!(err.contains("not a JPEG or PNG"), "{err}");
+    }
+}

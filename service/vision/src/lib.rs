@@ -1,0 +1,15 @@
+//! Product recognition: image preprocessing, the tract image-embedding model, nearest-neighbour
+//! matching against enrolled references, and the tracker that turns per-frame decisions into a
+//! stable "product in view" state. Knows nothing of GStreamer, tokio or MQTT.
+
+mod embedder;
+mod error;
+mod gallery;
+mod image;
+mod tracker;
+
+pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo};
+pub use error::VisionError;
+pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
+pub use image::{Crop, RgbImage, RgbView, load_image, decode_image};
+pub use tracker::{Tracker, TrackerConfig, TrackerEvent};
