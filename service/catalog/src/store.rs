@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::{Catalog, FaqEntry, Product, StoreError};
 
 pub const SCHEMA_VERSION: u32 = 1;
+/// The catalog is small; sled's default page cache (1 GiB) is not for an appliance.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 const ACTIVE: &[u8] = b"active";
 const SCHEMA: &[u8] = b"schema";
 const GENERATION: u8 = b'g';
@@ -68,6 +70,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         let store = Self {
