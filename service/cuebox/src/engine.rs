@@ -139,6 +139,9 @@ impl Engine {
         if product.is_some() {
             self.prompt(PromptKind::Intro);
         }
+        if self.last_prompt.is_none() {
+            self.outbox.json(Topic::Cue, &serde_json::json!({}));
+        }
         tracing::info!(sku = self.on_air.as_deref().unwrap_or("none"), confidence, ?source, "product on air");
     }
 
@@ -158,6 +161,7 @@ impl Engine {
                     again.id = self.ids.next();
                     again.ts = now_ms();
                     self.outbox.json(Topic::Prompt, &again);
+                    self.outbox.json(Topic::Cue, &again);
                     return;
                 }
             }
@@ -188,6 +192,7 @@ impl Engine {
             count: product.script.len(),
         };
         self.outbox.json(Topic::Prompt, &message);
+        self.outbox.json(Topic::Cue, &message);
         self.last_prompt = Some(message);
     }
 }
@@ -234,7 +239,8 @@ mod tests {
         let (mut e, mut rx) = engine(dir.path(), Some("en"));
         e.handle(seen(Some("A")));
         let out = drain(&mut rx);
-        assert_eq!(out.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Topic::Product, Topic::Overlay, Topic::Prompt]);
+        assert_eq!(out.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Topic::Product, Topic::Overlay, Topic::Prompt, Topic::Cue]);
+        assert_eq!(out[3].1, out[2].1, "the retained cue is the prompt just sent");
         assert_eq!(out[0].1["name"], "Tea");
         assert_eq!(out[1].1["price"], "¥10.00");
         assert_eq!((out[2].1["kind"].as_str(), out[2].1["text"].as_str(), out[2].1["lang"].as_str()), (Some("intro"), Some("one"), Some("en")));
@@ -242,7 +248,8 @@ mod tests {
         let out = drain(&mut rx);
         assert_eq!(out[0].1["sku"], Value::Null);
         assert_eq!(out[1].1, serde_json::json!({}));
-        assert_eq!(out.len(), 2, "no prompt when nothing is in view");
+        assert_eq!((out[2].0, &out[2].1), (Topic::Cue, &serde_json::json!({})), "the retained cue is cleared");
+        assert_eq!(out.len(), 3, "no prompt when nothing is in view");
     }
 
     #[test]
@@ -265,7 +272,7 @@ mod tests {
         e.handle(EngineInput::Command(Command::Pin(Some("B".into()))));
         e.handle(seen(Some("A")));
         let out = drain(&mut rx);
-        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out.len(), 3, "product, overlay, cleared cue (B has no script): {out:?}");
         assert_eq!((out[0].1["sku"].as_str(), out[0].1["source"].as_str()), (Some("B"), Some("manual")));
         e.handle(EngineInput::Command(Command::Pin(None)));
         let out = drain(&mut rx);

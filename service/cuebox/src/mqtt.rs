@@ -25,6 +25,8 @@ pub enum Topic {
     Product,
     Overlay,
     Prompt,
+    /// The current cue card, retained so that a tablet that (re)connects shows it at once.
+    Cue,
     Metrics,
 }
 
@@ -35,6 +37,7 @@ impl Topic {
             Topic::Product => "product",
             Topic::Overlay => "overlay",
             Topic::Prompt => "prompt",
+            Topic::Cue => "cue",
             Topic::Metrics => "metrics",
         }
     }
@@ -47,7 +50,7 @@ impl Topic {
     }
 
     fn retained(self) -> bool {
-        matches!(self, Topic::Availability | Topic::Product | Topic::Overlay)
+        matches!(self, Topic::Availability | Topic::Product | Topic::Overlay | Topic::Cue)
     }
 }
 

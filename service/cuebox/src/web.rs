@@ -34,6 +34,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(|| async { page(PROMPTER) }))
         .route("/assets/mqtt.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MQTT_JS) }))
         .route("/config.json", get(|State(s): State<WebState>| async move { axum::Json((*s.page_config).clone()) }))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .with_state(state)
