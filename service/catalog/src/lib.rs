@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 pub use error::{Problem, StoreError};
 pub use export::to_yaml;
 pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
-pub use parse::{ImageRef, Parsed, is_identifier, parse_catalog};
+pub use parse::{ImageRef, Parsed, is_identifier, is_locale, parse_catalog};
 pub use store::{CatalogHeader, ImportOutcome, Reference, SCHEMA_VERSION, Store};
 pub use yaml::Location;
 

@@ -375,7 +375,8 @@ pub fn is_identifier(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn is_locale(s: &str) -> bool {
+/// A BCP 47-style locale like `zh-CN` or `en`.
+pub fn is_locale(s: &str) -> bool {
     let mut parts = s.split('-');
     let language = parts.next().unwrap_or_default();
     (2..=3).contains(&language.len())

@@ -414,7 +414,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         bad("device.id", format!("{id:?} must match [A-Za-z0-9._-]{{1,64}} (it is part of every MQTT topic)"));
     }
     if let Some(locale) = &raw.device.locale
-        && !is_locale(locale)
+        && !cuebox_catalog::is_locale(locale)
     {
         bad("device.locale", format!("{locale:?} is not a locale like zh-CN or en"));
     }
@@ -576,14 +576,6 @@ fn parse_broker_url(url: &str) -> Result<BrokerSettings, String> {
         return Err("port 0 is not a broker port".into());
     }
     Ok(BrokerSettings::External { host: host.to_owned(), port, tls })
-}
-
-fn is_locale(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let language = parts.next().unwrap_or_default();
-    (2..=3).contains(&language.len())
-        && language.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
