@@ -32,3 +32,11 @@ pub enum StoreError {
     #[error("no catalog has been imported yet")]
     NoCatalog,
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextEmbeddingError {
+    #[error("text embedding model file {path}: {message}")]
+    Model { path: std::path::PathBuf, message: String },
+    #[error("text embedding inference: {0}")]
+    Inference(String),
+}

@@ -7,6 +7,8 @@ mod export;
 mod model;
 mod parse;
 mod store;
+mod text_embedding;
+mod tokenizer;
 mod yaml;
 
 use std::path::Path;
@@ -14,10 +16,13 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use error::{Problem, StoreError};
+pub use error::TextEmbeddingError;
 pub use export::to_yaml;
 pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
 pub use parse::{ImageRef, Parsed, is_identifier, is_locale, parse_catalog};
 pub use store::{CatalogHeader, ImportOutcome, Reference, SCHEMA_VERSION, Store};
+pub use text_embedding::{TEXT_EMBEDDING_DIM, TEXT_MODEL_FILE, TEXT_TABLE_FILE, TEXT_TOKENIZER_FILE, TextEmbedder};
+pub use tokenizer::Tokenizer;
 pub use yaml::Location;
 
 impl Parsed {

@@ -6,10 +6,14 @@ mod embedder;
 mod error;
 mod gallery;
 mod image;
+mod palm;
 mod tracker;
 
 pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo};
 pub use error::VisionError;
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, load_image, decode_image};
+pub use palm::{
+    BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
+};
 pub use tracker::{Tracker, TrackerConfig, TrackerEvent};

@@ -81,3 +81,99 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
     let error = Embedder::load(&fake).err().expect("loading fails").to_string();
     assert!(error.contains("model.onnx"), "{error}");
 }
+
+use cuebox_vision::{DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PalmDetector, RgbImage};
+
+fn palm_detector() -> PalmDetector {
+    let path = repo().join("models/palm-detection-lite.onnx");
+    assert!(path.exists(), "{} is missing: run `cargo xtask setup`", path.display());
+    PalmDetector::load(&path).expect("the palm detector loads")
+}
+
+/// Frames of a demo clip (`cargo xtask setup` cuts the clips), decoded by GStreamer's own tool.
+fn clip_frames(clip: &str, numbers: &[usize]) -> Vec<RgbImage> {
+    let path = repo().join("demo/clips").join(clip);
+    assert!(path.exists(), "{} is missing: run `cargo xtask setup`", path.display());
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "filesrc", &format!("location={}", path.display()), "!", "decodebin", "!", "videoconvert"])
+        .args(["!", "jpegenc", "quality=95", "!", "multifilesink"])
+        .arg(format!("location={}/%05d.jpg", dir.path().display()))
+        .status()
+        .expect("gst-launch-1.0 runs (Debian package gstreamer1.0-tools)");
+    assert!(status.success(), "decoding {clip} failed");
+    numbers.iter().map(|n| load_image(&dir.path().join(format!("{n:05}.jpg"))).unwrap()).collect()
+}
+
+/// The host's hand is found where it is in the demo footage, and no hand in photos without one.
+#[test]
+fn palm_detector_finds_the_hand_holding_the_product_and_none_elsewhere() {
+    let detector = palm_detector();
+    // Frame, then the palm's centre and side in pixels as seen on the frame (640x480).
+    let cup: &[(usize, (f32, f32), f32)] = &[
+        (0, (330.0, 230.0), 114.0),
+        (25, (324.0, 224.0), 104.0),
+        (50, (549.0, 247.0), 122.0),
+        (75, (518.0, 246.0), 89.0),
+        (100, (430.0, 238.0), 87.0),
+        (150, (474.0, 217.0), 140.0),
+    ];
+    let gift_box: &[(usize, (f32, f32), f32)] =
+        &[(0, (295.0, 55.0), 70.0), (150, (261.0, 87.0), 73.0), (300, (292.0, 127.0), 66.0)];
+    for (clip, frames) in [("2-cup.mp4", cup), ("1-box.mp4", gift_box)] {
+        let numbers: Vec<usize> = frames.iter().map(|&(number, _, _)| number).collect();
+        for (image, &(number, (x, y), side)) in clip_frames(clip, &numbers).iter().zip(frames) {
+            let palms = detector.detect(image.view().unwrap(), DEFAULT_MIN_PALM_SCORE).unwrap();
+            let best = palms.first().unwrap_or_else(|| panic!("{clip} frame {number}: no palm found"));
+            let center = best.bounds.center();
+            let off = ((center.x - x).powi(2) + (center.y - y).powi(2)).sqrt();
+            assert!(off < 0.2 * side, "{clip} frame {number}: palm at {center:?}, expected near ({x}, {y})");
+            assert!((best.bounds.width() / side - 1.0).abs() < 0.25, "{clip} frame {number}: {:?}", best.bounds);
+            assert!((best.bounds.height() / side - 1.0).abs() < 0.25, "{clip} frame {number}: {:?}", best.bounds);
+            assert!(best.score >= DEFAULT_MIN_PALM_SCORE && best.score <= 1.0, "{clip} frame {number}: {}", best.score);
+            let crop = best.crop_within(image.width, image.height).expect("the palm is inside the frame");
+            assert!(crop.x + crop.width <= image.width && crop.y + crop.height <= image.height, "{crop:?}");
+        }
+    }
+    for name in ["box_in_scene.png", "home.jpg"] {
+        let image = load_image(&photo(name)).unwrap();
+        let palms = detector.detect(image.view().unwrap(), DEFAULT_MIN_PALM_SCORE).unwrap();
+        assert!(palms.is_empty(), "{name} shows no hand, found {palms:?}");
+    }
+}
+
+/// tract and onnxruntime run the palm detector on the same letterboxed frame and agree.
+#[test]
+fn palm_detector_tract_agrees_with_onnxruntime() {
+    let python = repo().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
+    let detector = palm_detector();
+    let frame = clip_frames("2-cup.mp4", &[50]).remove(0);
+    let input = PalmDetector::input(frame.view().unwrap());
+    assert_eq!(input.len(), 3 * PALM_INPUT_SIZE * PALM_INPUT_SIZE);
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("input.f32");
+    std::fs::write(&raw, input.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let output = Command::new(&python)
+        .arg(repo().join("models/onnxruntime_peer.py"))
+        .arg(repo().join("models/palm-detection-lite.onnx"))
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let peer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let values = |name: &str| -> Vec<f32> {
+        peer[name].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
+    };
+    let ours = detector.infer(&input).unwrap();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+    };
+    let regressors = max_diff(&ours.regressors, &values("regressors"));
+    let logits = max_diff(&ours.logits, &values("logits"));
+    eprintln!("palm detector, tract vs onnxruntime: regressors max |diff| {regressors:.2e}, logits {logits:.2e}");
+    assert!(regressors < 2e-3, "regressors (input pixels) differ by {regressors}");
+    assert!(logits < 2e-4, "logits differ by {logits}");
+    assert!(ours.logits.iter().any(|&l| l > 0.0), "the frame's hand scores above 0.5 on some anchor");
+}

@@ -1,0 +1,214 @@
+//! Multilingual sentence embeddings for FAQ retrieval: multilingual-e5-small as
+//! `models/convert_e5.py` ships it. The tokenizer gives the ids, their rows are gathered from
+//! the 4-bit token-embedding table and dequantised here, and tract runs the encoder, which
+//! returns the mean-pooled, L2-normalised embedding.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::TextEmbeddingError;
+use crate::tokenizer::Tokenizer;
+
+/// Length of a text embedding.
+pub const TEXT_EMBEDDING_DIM: usize = 384;
+/// The encoder, without its token-embedding table.
+pub const TEXT_MODEL_FILE: &str = "multilingual-e5-small.onnx";
+/// The token-embedding table, 4-bit.
+pub const TEXT_TABLE_FILE: &str = "multilingual-e5-small.embeddings.q4";
+/// The sentencepiece vocabulary and normalisation rules.
+pub const TEXT_TOKENIZER_FILE: &str = "multilingual-e5-small.tokenizer.json";
+
+const QUERY_PREFIX: &str = "query: ";
+const PASSAGE_PREFIX: &str = "passage: ";
+
+/// The table file: magic, u32 rows, u32 dimension, then rows of Q4_0 blocks (an f16 scale and
+/// 16 bytes of nibble pairs: byte j holds weight j low and weight j + 16 high, w = (q - 8) * scale).
+const TABLE_MAGIC: &[u8; 8] = b"E5Q4ROWS";
+const TABLE_HEADER_BYTES: usize = 16;
+const BLOCK_WEIGHTS: usize = 32;
+const BLOCK_BYTES: usize = 2 + BLOCK_WEIGHTS / 2;
+const ROW_BYTES: usize = TEXT_EMBEDDING_DIM / BLOCK_WEIGHTS * BLOCK_BYTES;
+
+/// The text-embedding model, loaded and optimised once, shared cheaply across threads.
+#[derive(Clone)]
+pub struct TextEmbedder {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    plan: Arc<TypedRunnableModel>,
+    table: TokenTable,
+    tokenizer: Tokenizer,
+    sha256: String,
+}
+
+impl TextEmbedder {
+    /// Loads `TEXT_MODEL_FILE`, `TEXT_TABLE_FILE` and `TEXT_TOKENIZER_FILE` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, TextEmbeddingError> {
+        let model_path = dir.join(TEXT_MODEL_FILE);
+        let table_path = dir.join(TEXT_TABLE_FILE);
+        let tokenizer_path = dir.join(TEXT_TOKENIZER_FILE);
+        let mut hasher = Sha256::new();
+        let mut read_hashed = |path: &Path| {
+            let bytes = std::fs::read(path).map_err(|e| model_error(path, e.to_string()))?;
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+            Ok::<_, TextEmbeddingError>(bytes)
+        };
+        // The encoder first: the heap that folding its weights leaves free is then reused by
+        // the tokenizer's many small allocations instead of growing the process.
+        let plan = optimise(&read_hashed(&model_path)?).map_err(|e| model_error(&model_path, format!("{e:#}")))?;
+        let tokenizer = Tokenizer::from_json(&read_hashed(&tokenizer_path)?)
+            .map_err(|message| model_error(&tokenizer_path, message))?;
+        let table = TokenTable::parse(read_hashed(&table_path)?, tokenizer.vocabulary_size())
+            .map_err(|message| model_error(&table_path, message))?;
+        let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }) };
+        embedder
+            .embed_query("probe")
+            .map_err(|e| model_error(&model_path, format!("does not run: {e}")))?;
+        Ok(embedder)
+    }
+
+    /// Identifies the model (all three files): embeddings are only comparable under the same one.
+    pub fn sha256(&self) -> &str {
+        &self.shared.sha256
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.shared.tokenizer
+    }
+
+    /// The L2-normalised embedding of a question (e5's "query: " side).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, TextEmbeddingError> {
+        self.embed(QUERY_PREFIX, text)
+    }
+
+    /// The L2-normalised embedding of a text to be found (e5's "passage: " side).
+    pub fn embed_passage(&self, text: &str) -> Result<Vec<f32>, TextEmbeddingError> {
+        self.embed(PASSAGE_PREFIX, text)
+    }
+
+    fn embed(&self, prefix: &str, text: &str) -> Result<Vec<f32>, TextEmbeddingError> {
+        let ids = self.shared.tokenizer.encode(&format!("{prefix}{text}"));
+        let mut rows = Vec::with_capacity(ids.len() * TEXT_EMBEDDING_DIM);
+        for &id in &ids {
+            self.shared.table.push_row(id, &mut rows)?;
+        }
+        let inference_error = |e: TractError| TextEmbeddingError::Inference(format!("{e:#}"));
+        let tokens = Tensor::from_shape(&[1, ids.len(), TEXT_EMBEDDING_DIM], &rows).map_err(inference_error)?;
+        let mask = Tensor::from_shape(&[1, ids.len()], &vec![1i64; ids.len()]).map_err(inference_error)?;
+        let outputs = self.shared.plan.run(tvec!(tokens.into(), mask.into())).map_err(inference_error)?;
+        let embedding: Vec<f32> =
+            outputs[0].to_plain_array_view::<f32>().map_err(inference_error)?.iter().copied().collect();
+        if embedding.len() != TEXT_EMBEDDING_DIM || embedding.iter().any(|v| !v.is_finite()) {
+            return Err(TextEmbeddingError::Inference(format!(
+                "expected {TEXT_EMBEDDING_DIM} finite values, got {} values",
+                embedding.len()
+            )));
+        }
+        Ok(embedding)
+    }
+}
+
+fn optimise(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+    let model = tract_onnx::onnx().model_for_read(&mut &*model_bytes)?;
+    let sequence = model.symbols.sym("sequence");
+    let tokens = f32::fact([1.to_dim(), sequence.to_dim(), TEXT_EMBEDDING_DIM.to_dim()]);
+    let mask = i64::fact([1.to_dim(), sequence.to_dim()]);
+    model.with_input_fact(0, tokens.into())?.with_input_fact(1, mask.into())?.into_optimized()?.into_runnable()
+}
+
+fn model_error(path: &Path, message: String) -> TextEmbeddingError {
+    TextEmbeddingError::Model { path: PathBuf::from(path), message }
+}
+
+/// The token-embedding table in its shipped 4-bit form; rows are dequantised as they are gathered.
+struct TokenTable {
+    bytes: Vec<u8>,
+    rows: usize,
+}
+
+impl TokenTable {
+    fn parse(bytes: Vec<u8>, vocabulary_size: usize) -> Result<Self, String> {
+        let header = bytes.get(..TABLE_HEADER_BYTES).ok_or("shorter than its header")?;
+        if &header[..8] != TABLE_MAGIC {
+            return Err("not a 4-bit token-embedding table (magic differs)".into());
+        }
+        let field = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]) as usize;
+        let (rows, dimension) = (field(8), field(12));
+        if dimension != TEXT_EMBEDDING_DIM {
+            return Err(format!("rows have {dimension} values, expected {TEXT_EMBEDDING_DIM}"));
+        }
+        if rows < vocabulary_size {
+            return Err(format!("{rows} rows cannot cover the tokenizer's {vocabulary_size} pieces"));
+        }
+        let expected = TABLE_HEADER_BYTES + rows * ROW_BYTES;
+        if bytes.len() != expected {
+            return Err(format!("{} bytes, expected {expected} for {rows} rows", bytes.len()));
+        }
+        Ok(Self { bytes, rows })
+    }
+
+    fn push_row(&self, id: u32, out: &mut Vec<f32>) -> Result<(), TextEmbeddingError> {
+        let row = id as usize;
+        if row >= self.rows {
+            return Err(TextEmbeddingError::Inference(format!("token id {id} is outside the {} table rows", self.rows)));
+        }
+        let start = TABLE_HEADER_BYTES + row * ROW_BYTES;
+        for block in self.bytes[start..start + ROW_BYTES].chunks_exact(BLOCK_BYTES) {
+            let scale = f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32();
+            let nibbles = &block[2..];
+            out.extend(nibbles.iter().map(|&pair| f32::from(pair & 0x0F) - 8.0).map(|q| q * scale));
+            out.extend(nibbles.iter().map(|&pair| f32::from(pair >> 4) - 8.0).map(|q| q * scale));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_with_one_row(scale: f32, nibble_pair: u8) -> Vec<u8> {
+        let mut bytes = TABLE_MAGIC.to_vec();
+        bytes.extend(1u32.to_le_bytes());
+        bytes.extend((TEXT_EMBEDDING_DIM as u32).to_le_bytes());
+        for _ in 0..TEXT_EMBEDDING_DIM / BLOCK_WEIGHTS {
+            bytes.extend(f16::from_f32(scale).to_bits().to_le_bytes());
+            bytes.extend([nibble_pair; BLOCK_WEIGHTS / 2]);
+        }
+        bytes
+    }
+
+    #[test]
+    fn rows_dequantise_low_nibbles_first() {
+        // Low nibble 9 -> (9 - 8) * 0.5, high nibble 2 -> (2 - 8) * 0.5.
+        let table = TokenTable::parse(table_with_one_row(0.5, 0x29), 1).unwrap();
+        let mut row = Vec::new();
+        table.push_row(0, &mut row).unwrap();
+        assert_eq!(row.len(), TEXT_EMBEDDING_DIM);
+        assert_eq!(&row[..BLOCK_WEIGHTS], [[0.5; 16], [-3.0; 16]].concat());
+        assert!(matches!(table.push_row(1, &mut row), Err(TextEmbeddingError::Inference(_))));
+    }
+
+    #[test]
+    fn tables_that_do_not_fit_are_refused() {
+        let bytes = table_with_one_row(1.0, 0x88);
+        assert!(TokenTable::parse(bytes.clone(), 2).err().unwrap().contains("cannot cover"));
+        assert!(TokenTable::parse(bytes[..bytes.len() - 1].to_vec(), 1).err().unwrap().contains("expected"));
+        assert!(TokenTable::parse(b"E5Q4ROW".to_vec(), 1).is_err());
+        let mut wrong_magic = bytes;
+        wrong_magic[0] = b'X';
+        assert!(TokenTable::parse(wrong_magic, 1).err().unwrap().contains("magic"));
+    }
+
+    #[test]
+    fn missing_files_name_their_path() {
+        let err = TextEmbedder::load(Path::new("/nonexistent/models")).err().unwrap();
+        assert!(err.to_string().contains("/nonexistent/models/multilingual-e5-small"), "{err}");
+    }
+}
