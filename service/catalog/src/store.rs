@@ -68,11 +68,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let db = open_db(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         let store = Self {
             catalog: db.open_tree("catalog")?,
             cues: db.open_tree("cues")?,
@@ -251,6 +247,12 @@ impl Store {
         self.history.iter().values().map(|v| from_json(&v?, "history")).collect()
     }
 
+    /// A tree of the same database for another part of the daemon (e.g. its MQTT outbox), so
+    /// that one process holds one sled instance.
+    pub fn auxiliary_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("aux/{name}"))?)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
@@ -265,6 +267,21 @@ impl Store {
             let (k, v) = item?;
             from_json(&v, &printable(&k))
         }).collect()
+    }
+}
+
+/// sled releases its file lock from a background thread after the last handle is dropped, so
+/// a store reopened right after it was closed (a command after a daemon stops) may briefly be
+/// refused: wait for it a little before giving up.
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

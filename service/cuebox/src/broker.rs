@@ -3,11 +3,34 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-fn server(name: &str, listen: SocketAddr) -> ServerSettings {
+/// Reads `user:password` lines (blank lines and `#` comments ignored).
+pub fn read_users(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("mqtt.embedded_users_file {}", path.display()))?;
+    let mut users = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                users.insert(user.to_owned(), password.to_owned());
+            }
+            _ => bail!("mqtt.embedded_users_file {}:{}: expected user:password", path.display(), number + 1),
+        }
+    }
+    if users.is_empty() {
+        bail!("mqtt.embedded_users_file {}: no user in the file", path.display());
+    }
+    Ok(users)
+}
+
+fn server(name: &str, listen: SocketAddr, users: Option<&HashMap<String, String>>) -> ServerSettings {
     ServerSettings {
         name: name.to_owned(),
         listen,
@@ -17,15 +40,16 @@ fn server(name: &str, listen: SocketAddr) -> ServerSettings {
             connection_timeout_ms: 10_000,
             max_payload_size: 256 * 1024,
             max_inflight_count: 100,
-            auth: None,
+            auth: users.cloned(),
             external_auth: None,
             dynamic_filters: true,
         },
     }
 }
 
-/// Starts the broker on its own threads; it lives as long as the process.
-pub fn start(listen: SocketAddr, ws_listen: SocketAddr) -> anyhow::Result<()> {
+/// Starts the broker on its own threads; it lives as long as the process. With `users`, every
+/// client must log in as one of them.
+pub fn start(listen: SocketAddr, ws_listen: SocketAddr, users: Option<&HashMap<String, String>>) -> anyhow::Result<()> {
     for (what, address) in [("MQTT", listen), ("MQTT-over-WebSocket", ws_listen)] {
         if let Err(error) = TcpListener::bind(address) {
             bail!(
@@ -43,8 +67,8 @@ pub fn start(listen: SocketAddr, ws_listen: SocketAddr) -> anyhow::Result<()> {
             max_segment_count: 8,
             ..RouterConfig::default()
         },
-        v4: Some(HashMap::from([("mqtt".to_owned(), server("mqtt", listen))])),
-        ws: Some(HashMap::from([("ws".to_owned(), server("ws", ws_listen))])),
+        v4: Some(HashMap::from([("mqtt".to_owned(), server("mqtt", listen, users))])),
+        ws: Some(HashMap::from([("ws".to_owned(), server("ws", ws_listen, users))])),
         ..Config::default()
     };
     let mut broker = Broker::new(config);
@@ -56,6 +80,23 @@ pub fn start(listen: SocketAddr, ws_listen: SocketAddr) -> anyhow::Result<()> {
             }
         })
         .context("starting the embedded broker")?;
-    tracing::info!(%listen, %ws_listen, "embedded MQTT broker listening");
+    tracing::info!(%listen, %ws_listen, login_required = users.is_some(), "embedded MQTT broker listening");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_file_lines_are_checked_with_their_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users");
+        std::fs::write(&file, "# tablets\ntablet:s3cret\n\ncuebox:pw:with:colons\n").unwrap();
+        let users = read_users(&file).unwrap();
+        assert_eq!(users.get("cuebox").map(String::as_str), Some("pw:with:colons"));
+        std::fs::write(&file, "tablet:ok\nno-password\n").unwrap();
+        let error = read_users(&file).unwrap_err().to_string();
+        assert!(error.ends_with(":2: expected user:password"), "{error}");
+    }
 }

@@ -85,8 +85,18 @@ pub struct MqttSection {
     pub topic_prefix: Option<String>,
     pub tls_ca: Option<PathBuf>,
     pub client_id: Option<String>,
+    /// Client certificate and key (PEM) for mqtts:// brokers that require one.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub embedded_listen: String,
     pub embedded_ws_listen: String,
+    /// `user:password` lines; when set, the embedded broker requires a login.
+    pub embedded_users_file: Option<PathBuf>,
+    /// How long an undelivered prompt is kept for a broker that is away.
+    pub outbox_ttl_s: u64,
+    pub outbox_capacity: usize,
+    pub home_assistant: bool,
+    pub home_assistant_prefix: String,
 }
 
 impl Default for MqttSection {
@@ -98,8 +108,15 @@ impl Default for MqttSection {
             topic_prefix: None,
             tls_ca: None,
             client_id: None,
+            client_cert: None,
+            client_key: None,
             embedded_listen: "127.0.0.1:1883".into(),
             embedded_ws_listen: "127.0.0.1:8083".into(),
+            embedded_users_file: None,
+            outbox_ttl_s: 300,
+            outbox_capacity: 10_000,
+            home_assistant: false,
+            home_assistant_prefix: "homeassistant".into(),
         }
     }
 }
@@ -111,11 +128,20 @@ pub struct WebSection {
     pub admin_token_file: Option<PathBuf>,
     /// MQTT-over-WebSocket URL the pages connect to; default: the embedded broker's.
     pub mqtt_ws_url: Option<String>,
+    /// The login the pages use with the broker (visible to whoever can load the pages).
+    pub mqtt_username: Option<String>,
+    pub mqtt_password_file: Option<PathBuf>,
 }
 
 impl Default for WebSection {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), admin_token_file: None, mqtt_ws_url: None }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_token_file: None,
+            mqtt_ws_url: None,
+            mqtt_username: None,
+            mqtt_password_file: None,
+        }
     }
 }
 
@@ -136,7 +162,7 @@ const SECTIONS: [&str; 6] = ["device", "capture", "vision", "store", "mqtt", "we
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerSettings {
     /// The broker inside the daemon.
-    Embedded { listen: SocketAddr, ws_listen: SocketAddr },
+    Embedded { listen: SocketAddr, ws_listen: SocketAddr, users_file: Option<PathBuf> },
     External { host: String, port: u16, tls: bool },
 }
 
@@ -147,7 +173,12 @@ pub struct MqttSettings {
     pub password_file: Option<PathBuf>,
     pub topic_prefix: Option<String>,
     pub tls_ca: Option<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     pub client_id: Option<String>,
+    pub outbox_ttl: Duration,
+    pub outbox_capacity: usize,
+    /// The Home Assistant discovery prefix, when discovery is on.
+    pub home_assistant: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -173,6 +204,7 @@ pub struct WebSettings {
     pub listen: SocketAddr,
     pub admin_token_file: Option<PathBuf>,
     pub mqtt_ws_url: Option<String>,
+    pub mqtt_login: Option<(String, Option<PathBuf>)>,
 }
 
 /// The validated configuration.
@@ -466,7 +498,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         "embedded" => {
             let listen = socket(&mut bad, "mqtt.embedded_listen", &m.embedded_listen);
             let ws_listen = socket(&mut bad, "mqtt.embedded_ws_listen", &m.embedded_ws_listen);
-            listen.zip(ws_listen).map(|(listen, ws_listen)| BrokerSettings::Embedded { listen, ws_listen })
+            listen.zip(ws_listen).map(|(listen, ws_listen)| BrokerSettings::Embedded {
+                listen,
+                ws_listen,
+                users_file: m.embedded_users_file.clone(),
+            })
         }
         url => match parse_broker_url(url) {
             Ok(b) => Some(b),
@@ -479,8 +515,26 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     if m.password_file.is_some() && m.username.is_none() {
         bad("mqtt.password_file", "a password needs mqtt.username".into());
     }
-    if m.tls_ca.is_some() && !matches!(broker, Some(BrokerSettings::External { tls: true, .. })) {
-        bad("mqtt.tls_ca", "only applies to an mqtts:// broker".into());
+    let tls = matches!(broker, Some(BrokerSettings::External { tls: true, .. }));
+    for (key, set) in [("mqtt.tls_ca", m.tls_ca.is_some()), ("mqtt.client_cert", m.client_cert.is_some()), ("mqtt.client_key", m.client_key.is_some())] {
+        if set && !tls {
+            bad(key, "only applies to an mqtts:// broker".into());
+        }
+    }
+    if m.client_cert.is_some() != m.client_key.is_some() {
+        bad("mqtt.client_cert", "mqtt.client_cert and mqtt.client_key go together".into());
+    }
+    if m.embedded_users_file.is_some() {
+        if m.url != "embedded" {
+            bad("mqtt.embedded_users_file", "only applies when mqtt.url is \"embedded\"".into());
+        } else if m.username.is_none() {
+            bad("mqtt.embedded_users_file", "the daemon needs its own login too: set mqtt.username and mqtt.password_file".into());
+        }
+    }
+    check_range(&mut bad, "mqtt.outbox_ttl_s", m.outbox_ttl_s, 1, 86_400);
+    check_range(&mut bad, "mqtt.outbox_capacity", m.outbox_capacity, 10, 1_000_000);
+    if m.home_assistant_prefix.is_empty() || m.home_assistant_prefix.contains(['+', '#']) {
+        bad("mqtt.home_assistant_prefix", "must be a topic without wildcards".into());
     }
     if let Some(prefix) = &m.topic_prefix
         && (prefix.trim_matches('/').is_empty() || prefix.contains(['+', '#']) || prefix.starts_with('/'))
@@ -495,6 +549,9 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
 
     let w = &raw.web;
     let listen = socket(&mut bad, "web.listen", &w.listen);
+    if w.mqtt_password_file.is_some() && w.mqtt_username.is_none() {
+        bad("web.mqtt_password_file", "a password needs web.mqtt_username".into());
+    }
     if let Some(url) = &w.mqtt_ws_url
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
     {
@@ -530,9 +587,18 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             password_file: m.password_file.clone(),
             topic_prefix: m.topic_prefix.as_ref().map(|p| p.trim_end_matches('/').to_owned()),
             tls_ca: m.tls_ca.clone(),
+            client_cert: m.client_cert.clone().zip(m.client_key.clone()),
             client_id: m.client_id.clone(),
+            outbox_ttl: Duration::from_secs(m.outbox_ttl_s),
+            outbox_capacity: m.outbox_capacity,
+            home_assistant: m.home_assistant.then(|| m.home_assistant_prefix.clone()),
         },
-        web: WebSettings { listen, admin_token_file: w.admin_token_file.clone(), mqtt_ws_url: w.mqtt_ws_url.clone() },
+        web: WebSettings {
+            listen,
+            admin_token_file: w.admin_token_file.clone(),
+            mqtt_ws_url: w.mqtt_ws_url.clone(),
+            mqtt_login: w.mqtt_username.clone().map(|u| (u, w.mqtt_password_file.clone())),
+        },
     })
 }
 
@@ -616,6 +682,8 @@ mod tests {
     fn empty_config_is_the_embedded_default() {
         let s = parse("", "defaults", &[]).unwrap();
         assert!(matches!(s.mqtt.broker, BrokerSettings::Embedded { listen, .. } if listen.to_string() == "127.0.0.1:1883"));
+        assert_eq!(s.mqtt.outbox_ttl, Duration::from_secs(300));
+        assert!(s.mqtt.home_assistant.is_none());
         assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
         assert!(s.capture.sources.is_none());
         assert_eq!(s.store_path, PathBuf::from("./cuebox-data"));
@@ -665,6 +733,17 @@ mod tests {
         let got = problems("[capture]\nsource = \"webcam\"\n[mqtt]\nurl = \"mqtt://h:99999\"\npassword_file = \"/p\"\n", &[]);
         assert_eq!(got.len(), 3, "{got:#?}");
         assert!(got[0].contains("capture.source"));
+    }
+
+    #[test]
+    fn tls_and_login_keys_must_fit_together() {
+        let got = problems("[mqtt]\ntls_ca = \"/ca.pem\"\nclient_cert = \"/c.pem\"\nembedded_users_file = \"/u\"\n", &[]);
+        assert!(got.iter().any(|g| g.contains("mqtt.tls_ca: only applies to an mqtts:// broker")), "{got:#?}");
+        assert!(got.iter().any(|g| g.contains("mqtt.client_cert and mqtt.client_key go together")), "{got:#?}");
+        assert!(got.iter().any(|g| g.contains("the daemon needs its own login too")), "{got:#?}");
+        let s = parse("[mqtt]\nurl = \"mqtts://b:8883\"\ntls_ca = \"/ca.pem\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\nhome_assistant = true\n", "f", &[]).unwrap();
+        assert_eq!(s.mqtt.client_cert, Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem"))));
+        assert_eq!(s.mqtt.home_assistant.as_deref(), Some("homeassistant"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub enum Mode {
 
 pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let started = Instant::now();
+    let stop_signals = StopSignals::install()?;
     let settings = loaded.settings;
     let device = settings.device_id.clone().unwrap_or_else(assets::default_device_id);
     let prefix = settings.mqtt.topic_prefix.clone().unwrap_or_else(|| format!("cuebox/{device}"));
@@ -60,8 +61,14 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
     }
 
-    if let BrokerSettings::Embedded { listen, ws_listen } = settings.mqtt.broker {
-        crate::broker::start(listen, ws_listen)?;
+    if let BrokerSettings::Embedded { listen, ws_listen, users_file } = &settings.mqtt.broker {
+        let users = users_file.as_deref().map(crate::broker::read_users).transpose()?;
+        if let (Some(users), Some(own)) = (&users, &settings.mqtt.username)
+            && !users.contains_key(own)
+        {
+            anyhow::bail!("mqtt.embedded_users_file has no line for mqtt.username {own:?}");
+        }
+        crate::broker::start(*listen, *ws_listen, users.as_ref())?;
     }
     if let Some(file) = &settings.web.admin_token_file {
         tracing::warn!(file = %file.display(), "web.admin_token_file is set, but this build has no admin pages yet");
@@ -76,7 +83,13 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);
     mqtt::start(
-        LinkConfig { settings: settings.mqtt.clone(), prefix: prefix.clone(), client_id: settings.mqtt.client_id.clone().unwrap_or_else(|| format!("cuebox-{device}")) },
+        LinkConfig {
+            settings: settings.mqtt.clone(),
+            device: device.clone(),
+            prefix: prefix.clone(),
+            client_id: settings.mqtt.client_id.clone().unwrap_or_else(|| format!("cuebox-{device}")),
+            queue: store.auxiliary_tree("mqtt-outbox")?,
+        },
         outbox_rx,
         engine_tx.clone(),
         metrics.clone(),
@@ -128,7 +141,14 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         BrokerSettings::Embedded { ws_listen, .. } => Some(ws_listen.port()),
         BrokerSettings::External { .. } => None,
     };
-    let page_config = json!({ "device": device, "prefix": prefix, "locale": locale, "ws_url": ws_url, "ws_port": ws_port });
+    let (username, password) = match &settings.web.mqtt_login {
+        Some((user, file)) => (Some(user.clone()), file.as_deref().map(crate::mqtt::read_secret).transpose().context("web.mqtt_password_file")?),
+        None => (None, None),
+    };
+    let page_config = json!({
+        "device": device, "prefix": prefix, "locale": locale, "ws_url": ws_url, "ws_port": ws_port,
+        "username": username, "password": password,
+    });
     let web_state = WebState { page_config: Arc::new(page_config), metrics: metrics.clone(), capture: capture_stats.clone(), slot: slot.clone() };
     let web_address = web_listener.local_addr()?;
     tasks.spawn(web::serve(web_listener, web_state, cancel.clone()));
@@ -141,7 +161,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         Mode::Demo { duration } => duration,
         Mode::Run => None,
     };
-    wait_for_stop(duration).await;
+    stop_signals.wait(duration).await;
     tracing::info!("stopping");
     cancel.cancel();
     tokio::task::spawn_blocking(move || {
@@ -162,35 +182,41 @@ fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &Br
     println!("  prompter   http://{web}/");
     println!("  health     http://{web}/healthz");
     println!("  metrics    http://{web}/metrics");
-    if let BrokerSettings::Embedded { listen, ws_listen } = broker {
+    if let BrokerSettings::Embedded { listen, ws_listen, .. } = broker {
         println!("  MQTT       mqtt://{listen}   (WebSocket ws://{ws_listen}/mqtt)");
     }
     println!("  topics     {prefix}/#");
     println!("Press Ctrl-C to stop.");
 }
 
-async fn wait_for_stop(duration: Option<Duration>) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGINT and SIGTERM, watched from the first moment so that a stop during startup is a
+/// clean stop too.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("watching SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("watching SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self, duration: Option<Duration>) {
+        let elapsed = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
             }
-            Err(error) => {
-                tracing::warn!(%error, "SIGTERM cannot be watched");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = elapsed => {}
         }
-    };
-    let elapsed = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-        _ = elapsed => {}
     }
 }
 
@@ -218,7 +244,7 @@ async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<Cap
             "frames_dropped": slot.dropped(),
             "inference_ms_p50": quantile(0.5),
             "inference_ms_p99": quantile(0.99),
-            "outbox_depth": outbox.depth(),
+            "outbox_depth": metrics.outbox_depth.load(Ordering::Relaxed),
             "uptime_s": metrics.started.elapsed().as_secs(),
         });
         outbox.json(Topic::Metrics, &payload);

@@ -49,9 +49,17 @@ pub fn parse_command(topic: &str, payload: &[u8]) -> Result<Command, InputError>
         return Err(InputError::TooLarge(payload.len()));
     }
     let malformed = |e: serde_json::Error| InputError::Malformed(e.to_string());
+    if !matches!(topic, "cmd/cue" | "cmd/product") {
+        return Err(InputError::UnknownTopic);
+    }
+    // serde would also read a struct from a JSON array; the contract's inputs are objects.
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(malformed)?;
+    if !value.is_object() {
+        return Err(InputError::Malformed("expected a JSON object".into()));
+    }
     match topic {
-        "cmd/cue" => Ok(Command::Cue(serde_json::from_slice::<CueCommand>(payload).map_err(malformed)?.action)),
-        "cmd/product" => match serde_json::from_slice::<ProductCommand>(payload).map_err(malformed)?.sku {
+        "cmd/cue" => Ok(Command::Cue(serde_json::from_value::<CueCommand>(value).map_err(malformed)?.action)),
+        "cmd/product" => match serde_json::from_value::<ProductCommand>(value).map_err(malformed)?.sku {
             serde_json::Value::Null => Ok(Command::Pin(None)),
             serde_json::Value::String(s) if cuebox_catalog::is_identifier(&s) => Ok(Command::Pin(Some(s))),
             other => Err(InputError::Malformed(format!("sku must be a SKU string or null, not {other}"))),
@@ -142,11 +150,63 @@ mod tests {
             ("cmd/product", br#"{"sku":42}"#),
             ("cmd/product", br#"{"sku":"no spaces allowed"}"#),
             ("cmd/product", br#"{}"#),
+            ("cmd/product", br#"[null]"#),
+            ("cmd/cue", br#"["next"]"#),
         ] {
             assert!(matches!(parse_command(topic, bad), Err(InputError::Malformed(_))), "{topic} {:?}", String::from_utf8_lossy(bad));
         }
         assert_eq!(parse_command("cmd/cue", &vec![b' '; MAX_INPUT_BYTES + 1]), Err(InputError::TooLarge(MAX_INPUT_BYTES + 1)));
         assert_eq!(parse_command("cmd/other", b"{}"), Err(InputError::UnknownTopic));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+                ".{0,40}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                    prop::collection::btree_map("(action|sku|[a-z]{1,6})", inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_on_any_input_topic_are_answered_without_panic(topic in "cmd/(cue|product)|cmd/[a-z]{0,8}|chat/in", payload in prop::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse_command(&topic, &payload);
+            }
+
+            #[test]
+            fn any_json_is_answered_and_only_the_contract_shapes_are_accepted(value in json_value()) {
+                let payload = serde_json::to_vec(&value).unwrap();
+                if let Ok(Command::Cue(action)) = parse_command("cmd/cue", &payload) {
+                    let name = match action { CueAction::Next => "next", CueAction::Prev => "prev", CueAction::Repeat => "repeat" };
+                    prop_assert_eq!(&value, &serde_json::json!({ "action": name }));
+                }
+                if let Ok(Command::Pin(sku)) = parse_command("cmd/product", &payload) {
+                    prop_assert_eq!(&value, &serde_json::json!({ "sku": sku }));
+                }
+            }
+
+            #[test]
+            fn every_well_formed_command_is_accepted(action in "next|prev|repeat", sku in "[A-Za-z0-9._-]{1,64}", spaces in " {0,3}") {
+                let cue = format!("{{{spaces}\"action\":{spaces}\"{action}\"}}");
+                prop_assert!(matches!(parse_command("cmd/cue", cue.as_bytes()), Ok(Command::Cue(_))));
+                let pin = format!("{{\"sku\":{spaces}\"{sku}\"}}");
+                prop_assert_eq!(parse_command("cmd/product", pin.as_bytes()), Ok(Command::Pin(Some(sku))));
+            }
+        }
     }
 
     #[test]

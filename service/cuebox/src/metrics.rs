@@ -46,7 +46,10 @@ pub struct Metrics {
     /// Vision results the engine could not take (its queue was full).
     pub events_dropped: AtomicU64,
     pub outbox_dropped: AtomicU64,
+    /// Prompts waiting in the persistent outbox for the broker.
     pub outbox_depth: AtomicU64,
+    pub outbox_delivered: AtomicU64,
+    pub outbox_expired: AtomicU64,
     pub inputs_rejected: AtomicU64,
     pub mqtt_connected: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
@@ -63,6 +66,8 @@ impl Metrics {
             events_dropped: AtomicU64::new(0),
             outbox_dropped: AtomicU64::new(0),
             outbox_depth: AtomicU64::new(0),
+            outbox_delivered: AtomicU64::new(0),
+            outbox_expired: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
             mqtt_connected: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),

@@ -81,7 +81,9 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     line("inference_ms_p50", "gauge", "Median embedding inference time (recent window).", m.inference_ms.quantile(0.5).unwrap_or(0.0));
     line("inference_ms_p99", "gauge", "99th percentile embedding inference time (recent window).", m.inference_ms.quantile(0.99).unwrap_or(0.0));
     line("mqtt_connected", "gauge", "1 while connected to the broker.", f64::from(u8::from(m.mqtt_connected.load(Ordering::Relaxed))));
-    line("outbox_depth", "gauge", "Messages waiting to be published.", m.outbox_depth.load(Ordering::Relaxed) as f64);
+    line("outbox_depth", "gauge", "Prompts waiting in the persistent outbox for the broker.", m.outbox_depth.load(Ordering::Relaxed) as f64);
+    line("outbox_delivered_total", "counter", "Prompts the broker acknowledged.", m.outbox_delivered.load(Ordering::Relaxed) as f64);
+    line("outbox_expired_total", "counter", "Prompts dropped undelivered after their time to live.", m.outbox_expired.load(Ordering::Relaxed) as f64);
     line("outbox_dropped_total", "counter", "Messages dropped because the outbox was full.", m.outbox_dropped.load(Ordering::Relaxed) as f64);
     line("inputs_rejected_total", "counter", "MQTT inputs dropped as malformed, oversized or unknown.", m.inputs_rejected.load(Ordering::Relaxed) as f64);
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{asset, cuebox, data, run, stderr, stdout};
+use crate::support::{asset, cuebox, data, demo_store, run, stderr, stdout};
 
 fn import(db: &Path, file: &Path) -> std::process::Output {
     run(cuebox().args(["catalog", "import"]).arg(file).arg("--db").arg(db))
@@ -18,13 +18,6 @@ fn references(db: &Path, sku: &str) -> u64 {
     assert!(out.status.success(), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     list.as_array().unwrap().iter().find(|p| p["sku"] == sku).map(|p| p["references"].as_u64().unwrap()).unwrap_or(0)
-}
-
-fn demo_store() -> tempfile::TempDir {
-    let db = tempfile::tempdir().unwrap();
-    let out = import(db.path(), &asset("demo/catalog.yaml"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    db
 }
 
 #[test]

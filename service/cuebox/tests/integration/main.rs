@@ -3,4 +3,5 @@
 
 mod cli;
 mod daemon;
+mod mqtt;
 mod support;

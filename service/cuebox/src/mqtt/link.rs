@@ -1,0 +1,220 @@
+//! The connection: options (TLS, login, Last Will) and the task that polls it, reconnecting
+//! with a doubling, jittered backoff, and hands connection events and inputs on.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rumqttc::{ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Sent, Packet, QoS, TlsConfiguration, Transport};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{LinkConfig, Topic, topic};
+use crate::config::BrokerSettings;
+use crate::engine::EngineInput;
+use crate::messages::parse_command;
+use crate::metrics::Metrics;
+
+const MAX_PACKET: usize = 1024 * 1024;
+
+/// What the poller tells the publisher.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    Connected,
+    Disconnected,
+    PubAck,
+    SubAck,
+}
+
+pub fn options(config: &LinkConfig) -> anyhow::Result<MqttOptions> {
+    let settings = &config.settings;
+    let (host, port, tls) = match &settings.broker {
+        BrokerSettings::Embedded { listen, .. } => (listen.ip().to_string(), listen.port(), false),
+        BrokerSettings::External { host, port, tls } => (host.clone(), *port, *tls),
+    };
+    let mut options = MqttOptions::new(&config.client_id, host, port);
+    options.set_keep_alive(Duration::from_secs(10));
+    // Larger than any input we accept, so that an oversized one is read and refused by us
+    // (and counted) instead of breaking the connection.
+    options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    options.set_clean_session(true);
+    options.set_last_will(LastWill::new(topic(&config.prefix, Topic::Availability), "offline", QoS::AtLeastOnce, true));
+    if let Some(user) = &settings.username {
+        let password = match &settings.password_file {
+            Some(path) => read_secret(path).context("mqtt.password_file")?,
+            None => String::new(),
+        };
+        options.set_credentials(user, password);
+    }
+    if tls {
+        let client_config = tls_config(settings.tls_ca.as_deref(), settings.client_cert.as_ref())?;
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(client_config))));
+    }
+    Ok(options)
+}
+
+/// A secret file's content without its trailing newline.
+pub fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn tls_config(ca: Option<&Path>, client: Option<&(std::path::PathBuf, std::path::PathBuf)>) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("mqtt.tls_ca {}", path.display()))?;
+            let certificates: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("mqtt.tls_ca {}: not PEM certificates", path.display()))?;
+            if certificates.is_empty() {
+                bail!("mqtt.tls_ca {}: no certificate in the file", path.display());
+            }
+            for certificate in certificates {
+                roots.add(certificate).with_context(|| format!("mqtt.tls_ca {}", path.display()))?;
+            }
+        }
+        None => {
+            let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").context("no mqtt.tls_ca and no system CA bundle")?;
+            for certificate in rustls_pemfile::certs(&mut system.as_slice()).flatten() {
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots);
+    match client {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert, key)) => {
+            let pem = std::fs::read(cert).with_context(|| format!("mqtt.client_cert {}", cert.display()))?;
+            let chain = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("mqtt.client_cert: not PEM")?;
+            let pem = std::fs::read(key).with_context(|| format!("mqtt.client_key {}", key.display()))?;
+            let key = rustls_pemfile::private_key(&mut pem.as_slice())
+                .context("mqtt.client_key: not PEM")?
+                .context("mqtt.client_key: no private key in the file")?;
+            builder.with_client_auth_cert(chain, key).context("mqtt.client_cert / mqtt.client_key do not make a client certificate")
+        }
+    }
+}
+
+/// Why a connection attempt failed, for the operator.
+fn explain(error: &ConnectionError) -> String {
+    match error {
+        ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword) => {
+            "the broker refused the login: wrong mqtt.username or password".into()
+        }
+        ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => {
+            "the broker refused the login (not authorised): check mqtt.username and its password".into()
+        }
+        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection ({code:?})"),
+        ConnectionError::Tls(e) => format!("TLS: {e}"),
+        other => other.to_string(),
+    }
+}
+
+pub async fn poll(
+    mut eventloop: EventLoop,
+    prefix: String,
+    commands: mpsc::Sender<EngineInput>,
+    events: mpsc::Sender<LinkEvent>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    const FIRST: Duration = Duration::from_millis(100);
+    const CAP: Duration = Duration::from_secs(5);
+    let mut backoff = FIRST;
+    let mut last_error = String::new();
+    let mut logged_kinds = HashSet::new();
+    let tell = |event: LinkEvent| {
+        if events.try_send(event).is_err() {
+            tracing::error!("publisher not listening to the connection");
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                tracing::info!("MQTT connected");
+                backoff = FIRST;
+                last_error.clear();
+                tell(LinkEvent::Connected);
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => tell(LinkEvent::PubAck),
+            Ok(Event::Incoming(Packet::SubAck(_))) => tell(LinkEvent::SubAck),
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let Some(suffix) = p.topic.strip_prefix(&prefix).and_then(|t| t.strip_prefix('/')) else { continue };
+                match parse_command(suffix, &p.payload) {
+                    Ok(command) => {
+                        if commands.try_send(EngineInput::Command(command)).is_err() {
+                            metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(topic = suffix, "engine busy: command dropped");
+                        }
+                    }
+                    Err(error) => {
+                        metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
+                        if logged_kinds.insert((suffix.to_owned(), std::mem::discriminant(&error))) {
+                            tracing::warn!(topic = suffix, %error, "input dropped (more of this kind are only counted)");
+                        }
+                    }
+                }
+            }
+            Ok(Event::Outgoing(Sent::Disconnect)) => break,
+            Ok(_) => {}
+            Err(error) => {
+                if metrics.mqtt_connected.swap(false, Ordering::Relaxed) {
+                    tell(LinkEvent::Disconnected);
+                }
+                let reason = explain(&error);
+                if reason != last_error {
+                    tracing::warn!(error = %reason, "MQTT unavailable; retrying with backoff");
+                    last_error = reason;
+                }
+                let delay = backoff + jitter(backoff / 4);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                backoff = (backoff * 2).min(CAP);
+            }
+        }
+    }
+    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    stop.cancel();
+}
+
+/// A pseudo-random duration below `max`, so that many boxes do not reconnect in step.
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let max_ms = max.as_millis().max(1) as u32;
+    Duration::from_millis(u64::from(nanos.wrapping_mul(2_654_435_761) % max_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        for _ in 0..100 {
+            assert!(jitter(Duration::from_millis(25)) < Duration::from_millis(25));
+        }
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_refused_login_is_explained() {
+        let text = explain(&ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword));
+        assert!(text.contains("refused the login: wrong mqtt.username or password"), "{text}");
+        let text = explain(&ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized));
+        assert!(text.contains("refused the login"), "{text}");
+    }
+}
