@@ -30,12 +30,15 @@ pub struct Reference {
     /// Where it came from (photo path, or "camera").
     pub origin: String,
     pub vector: Vec<f32>,
+    /// A small JPEG of what was enrolled, for people to look at (may be empty).
+    pub thumbnail: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ReferenceMeta {
     model: String,
     origin: String,
+    dimensions: usize,
 }
 
 /// What describes the active catalog.
@@ -314,14 +317,16 @@ fn generation_of(k: &[u8]) -> Option<u64> {
     k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
 }
 
+/// `[meta length u32 BE][meta JSON][vector f32 LE...][thumbnail JPEG]`
 fn encode_reference(r: &Reference) -> Vec<u8> {
-    let meta = to_json(&ReferenceMeta { model: r.model.clone(), origin: r.origin.clone() });
-    let mut out = Vec::with_capacity(4 + meta.len() + 4 * r.vector.len());
+    let meta = to_json(&ReferenceMeta { model: r.model.clone(), origin: r.origin.clone(), dimensions: r.vector.len() });
+    let mut out = Vec::with_capacity(4 + meta.len() + 4 * r.vector.len() + r.thumbnail.len());
     out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
     out.extend_from_slice(&meta);
     for v in &r.vector {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out.extend_from_slice(&r.thumbnail);
     out
 }
 
@@ -329,12 +334,10 @@ fn decode_reference(sku: String, bytes: &[u8]) -> Result<Reference, String> {
     let len = bytes.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).ok_or("truncated")? as usize;
     let meta = bytes.get(4..4 + len).ok_or("truncated metadata")?;
     let meta: ReferenceMeta = serde_json::from_slice(meta).map_err(|e| e.to_string())?;
-    let floats = &bytes[4 + len..];
-    if floats.len() % 4 != 0 {
-        return Err("vector length is not a multiple of 4 bytes".into());
-    }
+    let vector_end = 4 + len + 4 * meta.dimensions;
+    let floats = bytes.get(4 + len..vector_end).ok_or("truncated vector")?;
     let vector = floats.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Reference { sku, model: meta.model, origin: meta.origin, vector })
+    Ok(Reference { sku, model: meta.model, origin: meta.origin, vector, thumbnail: bytes[vector_end..].to_vec() })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -367,7 +370,7 @@ mod tests {
     }
 
     fn reference(sku: &str, v: f32) -> Reference {
-        Reference { sku: sku.into(), model: "m".into(), origin: "photo.jpg".into(), vector: vec![v; 4] }
+        Reference { sku: sku.into(), model: "m".into(), origin: "photo.jpg".into(), vector: vec![v; 4], thumbnail: vec![0xff, 0xd8, v as u8] }
     }
 
     #[test]

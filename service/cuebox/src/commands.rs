@@ -4,11 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cuebox_catalog::{ImportOutcome, Reference, Store, import_digest, parse_catalog};
+use cuebox_catalog::{ImportOutcome, Store, import_digest, parse_catalog};
 use cuebox_vision::{Embedder, RgbImage, decode_image};
 use serde_json::json;
 
-use crate::recognition::Recognizer;
 
 /// Input that is wrong (exit code 2), one readable line per problem.
 #[derive(Debug)]
@@ -73,7 +72,12 @@ impl fmt::Display for ImportReport {
 
 /// Validates a catalog file and its photos, then imports it all or nothing.
 pub fn import_file(store: &Store, file: &Path, model: &Model) -> anyhow::Result<ImportReport> {
-    let shown = file.display().to_string();
+    import_file_named(store, file, &file.display().to_string(), model)
+}
+
+/// As [`import_file`], naming the file `shown` in every message (an uploaded file's own name).
+pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model) -> anyhow::Result<ImportReport> {
+    let shown = shown.to_owned();
     let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
     let mut parsed = parse_catalog(&text)
         .map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
@@ -112,13 +116,10 @@ pub fn import_file(store: &Store, file: &Path, model: &Model) -> anyhow::Result<
     for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
         let Some(decoded) = decoded else { continue };
         let view = decoded.view()?;
-        let embedding = embedder.embed(view, view.full()).with_context(|| format!("embedding {}", image.path))?;
-        references.push(Reference {
-            sku: image.sku.clone(),
-            model: embedder.info().sha256.clone(),
-            origin: image.path.clone(),
-            vector: embedding.as_slice().to_vec(),
-        });
+        references.push(
+            crate::recognition::reference(embedder, &image.sku, view, view.full(), image.path.clone())
+                .with_context(|| format!("embedding {}", image.path))?,
+        );
     }
     let outcome = store.import(&parsed.catalog, &references, &digest, &shown)?;
     Ok(ImportReport { outcome })
@@ -180,18 +181,13 @@ pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model
     let mut references = Vec::new();
     for (path, image) in images.iter().zip(&decoded) {
         let view = image.view()?;
-        references.push(Reference {
-            sku: sku.to_owned(),
-            model: embedder.info().sha256.clone(),
-            origin: path.display().to_string(),
-            vector: embedder.embed(view, view.full())?.as_slice().to_vec(),
-        });
+        references.push(crate::recognition::reference(embedder, sku, view, view.full(), path.display().to_string())?);
     }
     Ok(store.enroll(sku, &references, replace)?)
 }
 
 pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, rule: cuebox_vision::DecisionRule, json_output: bool) -> anyhow::Result<()> {
-    let recognizer = Recognizer::new(model.get()?.clone(), store, rule)?;
+    let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, rule)?;
     let mut problems = Vec::new();
     for path in images {
         let image = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {

@@ -17,8 +17,8 @@ use crate::config::{BrokerSettings, Loaded};
 use crate::engine::{Engine, now_ms};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, LinkConfig, Outbox, Topic};
-use crate::recognition::{Recognizer, Worker};
-use crate::web::{self, WebState};
+use crate::recognition::{Recognizer, SharedPreview, Worker, WorkerSetup};
+use crate::web::{self, AdminState, AdminToken, WebState};
 
 const METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -56,8 +56,8 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         tracing::info!(%report, "demo catalog");
     }
     let header = store.header()?.context("no catalog imported yet: run `cuebox catalog import FILE` first")?;
-    let recognizer = Recognizer::new(embedder, &store, settings.vision.rule)?;
-    if recognizer.gallery.is_empty() {
+    let recognizer = Arc::new(Recognizer::new(embedder.clone(), &store, settings.vision.rule)?);
+    if recognizer.gallery.current().is_empty() {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
     }
 
@@ -70,9 +70,17 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         }
         crate::broker::start(*listen, *ws_listen, users.as_ref())?;
     }
-    if let Some(file) = &settings.web.admin_token_file {
-        tracing::warn!(file = %file.display(), "web.admin_token_file is set, but this build has no admin pages yet");
-    }
+    let (admin_token, demo_token) = match (&settings.web.admin_token_file, mode) {
+        (Some(file), _) => (Some(AdminToken::from_file(file)?), None),
+        (None, Mode::Demo { .. }) => {
+            let token = random_token()?;
+            (Some(AdminToken::new(&token)), Some(token))
+        }
+        (None, Mode::Run) => {
+            tracing::info!("web.admin_token_file is not set: the admin pages refuse everyone");
+            (None, None)
+        }
+    };
     let web_listener = tokio::net::TcpListener::bind(settings.web.listen)
         .await
         .with_context(|| format!("web.listen: cannot listen on {}", settings.web.listen))?;
@@ -129,11 +137,21 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
             height: settings.capture.height,
             fps: settings.capture.fps,
             stall_timeout: settings.capture.stall_timeout,
+            ..CaptureConfig::default()
         },
         slot.clone(),
         capture_stats.clone(),
     )?;
-    let worker = Worker::spawn(recognizer, slot.clone(), settings.vision.tracker, settings.vision.interval, engine_tx, metrics.clone())?;
+    let preview = SharedPreview::default();
+    let worker = Worker::spawn(WorkerSetup {
+        recognizer: recognizer.clone(),
+        slot: slot.clone(),
+        tracker: settings.vision.tracker,
+        interval: settings.vision.interval,
+        events: engine_tx.clone(),
+        metrics: metrics.clone(),
+        preview: preview.clone(),
+    })?;
 
     tasks.spawn(publish_metrics(outbox.clone(), metrics.clone(), capture_stats.clone(), slot.clone(), cancel.clone()));
     let ws_url = settings.web.mqtt_ws_url.clone();
@@ -149,13 +167,29 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         "device": device, "prefix": prefix, "locale": locale, "ws_url": ws_url, "ws_port": ws_port,
         "username": username, "password": password,
     });
-    let web_state = WebState { page_config: Arc::new(page_config), metrics: metrics.clone(), capture: capture_stats.clone(), slot: slot.clone() };
+    let admin = AdminState {
+        token: admin_token,
+        embedder,
+        gallery: recognizer.gallery.clone(),
+        preview,
+        engine: engine_tx,
+        uploads: settings.store_path.join("uploads"),
+        changing: tokio::sync::Mutex::new(()),
+    };
+    let web_state = WebState {
+        page_config: Arc::new(page_config),
+        metrics: metrics.clone(),
+        capture: capture_stats.clone(),
+        slot: slot.clone(),
+        store: store.clone(),
+        admin: Arc::new(admin),
+    };
     let web_address = web_listener.local_addr()?;
     tasks.spawn(web::serve(web_listener, web_state, cancel.clone()));
     tracing::info!(%device, %prefix, startup_ms = started.elapsed().as_millis() as u64, sources = sources.len(), "cuebox running");
 
     if let Mode::Demo { .. } = mode {
-        print_urls(&device, &prefix, web_address, &settings.mqtt.broker);
+        print_urls(&device, &prefix, web_address, &settings.mqtt.broker, demo_token.as_deref());
     }
     let duration = match mode {
         Mode::Demo { duration } => duration,
@@ -177,9 +211,13 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &BrokerSettings) {
+fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &BrokerSettings, admin_token: Option<&str>) {
     println!("Cuebox demo running (device {device})");
     println!("  prompter   http://{web}/");
+    println!("  overlay    http://{web}/overlay");
+    if let Some(token) = admin_token {
+        println!("  admin      http://{web}/admin?token={token}");
+    }
     println!("  health     http://{web}/healthz");
     println!("  metrics    http://{web}/metrics");
     if let BrokerSettings::Embedded { listen, ws_listen, .. } = broker {
@@ -187,6 +225,14 @@ fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &Br
     }
     println!("  topics     {prefix}/#");
     println!("Press Ctrl-C to stop.");
+}
+
+/// A fresh admin token for the demo (128 bits from the kernel, hex).
+fn random_token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// SIGINT and SIGTERM, watched from the first moment so that a stop during startup is a
@@ -248,6 +294,7 @@ async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<Cap
             "uptime_s": metrics.started.elapsed().as_secs(),
         });
         outbox.json(Topic::Metrics, &payload);
+        metrics.set_rates(rate(frames_in, last.1), rate(processed, last.2));
         last = (now, frames_in, processed);
     }
 }

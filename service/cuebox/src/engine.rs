@@ -29,6 +29,8 @@ pub struct VisionChange {
 pub enum EngineInput {
     Vision(VisionChange),
     Command(Command),
+    /// A new catalog was imported or photos were enrolled: read the products again.
+    CatalogChanged,
 }
 
 /// Unique prompt ids per device: the engine's start time and a counter.
@@ -111,7 +113,41 @@ impl Engine {
                 }
             }
             EngineInput::Command(Command::Cue(action)) => self.cue(action),
+            EngineInput::CatalogChanged => self.reload(),
         }
+    }
+
+    fn reload(&mut self) {
+        let header = match self.store.header() {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "catalog unreadable after a change");
+                return;
+            }
+        };
+        match self.store.products() {
+            Ok(products) => {
+                self.products = products.into_iter().map(|p| (p.sku.clone(), p)).collect();
+                self.default_locale = header.default_locale;
+                tracing::info!(products = self.products.len(), generation = header.generation, "catalog reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%error, "catalog unreadable after a change");
+                return;
+            }
+        }
+        let (sku, source) = match (&self.pinned, &self.seen) {
+            (Some(pinned), _) => (Some(pinned.clone()), ProductSource::Manual),
+            (None, Some((seen, _, _))) => (Some(seen.clone()), ProductSource::Vision),
+            (None, None) => (None, ProductSource::Vision),
+        };
+        let sku = sku.filter(|s| self.products.contains_key(s));
+        if sku.is_none() {
+            self.pinned = None;
+        }
+        let confidence = self.seen.as_ref().map_or(1.0, |(_, c, _)| *c);
+        self.show(sku, confidence, source, now_ms(), None);
     }
 
     fn show(&mut self, sku: Option<String>, confidence: f32, source: ProductSource, since: u64, captured: Option<Instant>) {
@@ -180,6 +216,7 @@ impl Engine {
                 0
             }
         };
+        let next = product.script.get(self.card + 1).and_then(|c| c.text.first(&self.locale, &self.default_locale)).map(str::to_owned);
         let message = PromptMessage {
             id: self.ids.next(),
             ts: now_ms(),
@@ -190,6 +227,7 @@ impl Engine {
             card: card.id.clone(),
             position: self.card + 1,
             count: product.script.len(),
+            next,
         };
         self.outbox.json(Topic::Prompt, &message);
         self.outbox.json(Topic::Cue, &message);
@@ -263,6 +301,20 @@ mod tests {
         e.handle(EngineInput::Command(Command::Cue(CueAction::Prev)));
         let texts: Vec<String> = drain(&mut rx).into_iter().filter(|(t, _)| *t == Topic::Prompt).map(|(_, v)| v["text"].as_str().unwrap().to_owned()).collect();
         assert_eq!(texts, vec!["甲", "更多", "更多", "更多", "乙"]);
+    }
+
+    #[test]
+    fn cues_preview_the_next_card_and_a_reloaded_catalog_takes_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, mut rx) = engine(dir.path(), Some("en"));
+        e.handle(seen(Some("A")));
+        let intro = drain(&mut rx).into_iter().find(|(t, _)| *t == Topic::Prompt).unwrap().1;
+        assert_eq!(intro["next"], "更多", "the next card in the host's locale or the default one");
+        let renamed = CATALOG.replace("Tea}", "Green tea}");
+        e.store.import(&parse_catalog(&renamed).unwrap().catalog, &[], "d2", "c.yaml").unwrap();
+        e.handle(EngineInput::CatalogChanged);
+        let out = drain(&mut rx);
+        assert_eq!(out[0].1["name"], "Green tea", "the product on air is shown again with its new data");
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub struct PromptMessage {
     pub card: String,
     pub position: usize,
     pub count: usize,
+    /// The next card's text (first variant), for the host to see what comes.
+    pub next: Option<String>,
 }
 
 /// Display form of a price: a symbol for common currencies, else the code.

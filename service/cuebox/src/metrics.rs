@@ -36,11 +36,47 @@ impl LatencyWindow {
     }
 }
 
+/// A Prometheus histogram of milliseconds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds_ms: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_us: AtomicU64,
+}
+
+pub const INFERENCE_BUCKETS_MS: &[f64] = &[5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 200.0, 500.0, 1000.0];
+
+impl Histogram {
+    pub fn new(bounds_ms: &'static [f64]) -> Self {
+        Self { bounds_ms, counts: (0..=bounds_ms.len()).map(|_| AtomicU64::new(0)).collect(), sum_us: AtomicU64::new(0) }
+    }
+
+    pub fn record(&self, ms: f64) {
+        let bucket = self.bounds_ms.iter().position(|&b| ms <= b).unwrap_or(self.bounds_ms.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    /// The histogram in Prometheus text format, in seconds as Prometheus prefers.
+    pub fn render(&self, name: &str, help: &str) -> String {
+        let mut out = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
+        let mut cumulative = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let le = self.bounds_ms.get(i).map_or_else(|| "+Inf".to_owned(), |b| format!("{}", b / 1000.0));
+            out += &format!("{name}_bucket{{le=\"{le}\"}} {cumulative}\n");
+        }
+        out += &format!("{name}_sum {}\n{name}_count {cumulative}\n", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        out
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     pub started: Instant,
     pub frames_processed: AtomicU64,
     pub inference_ms: LatencyWindow,
+    pub inference_histogram: Histogram,
     /// From the frame that completed a product change to its `product` message being handed to MQTT.
     pub glass_to_mqtt_ms: LatencyWindow,
     /// Vision results the engine could not take (its queue was full).
@@ -54,6 +90,8 @@ pub struct Metrics {
     pub mqtt_connected: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
     pub vision_heartbeat_ms: AtomicU64,
+    /// Frames in and recognized per second, over the last metrics interval.
+    rates: Mutex<(f64, f64)>,
 }
 
 impl Metrics {
@@ -62,6 +100,7 @@ impl Metrics {
             started: Instant::now(),
             frames_processed: AtomicU64::new(0),
             inference_ms: LatencyWindow::default(),
+            inference_histogram: Histogram::new(INFERENCE_BUCKETS_MS),
             glass_to_mqtt_ms: LatencyWindow::default(),
             events_dropped: AtomicU64::new(0),
             outbox_dropped: AtomicU64::new(0),
@@ -71,7 +110,17 @@ impl Metrics {
             inputs_rejected: AtomicU64::new(0),
             mqtt_connected: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),
+            rates: Mutex::new((0.0, 0.0)),
         }
+    }
+
+    pub fn set_rates(&self, frames_in: f64, frames_processed: f64) {
+        *self.rates.lock().unwrap_or_else(PoisonError::into_inner) = (frames_in, frames_processed);
+    }
+
+    /// Frames in and recognized per second, over the last metrics interval.
+    pub fn rates(&self) -> (f64, f64) {
+        *self.rates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn heartbeat(&self) {
@@ -87,6 +136,19 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_in_seconds() {
+        let h = Histogram::new(&[10.0, 20.0]);
+        for ms in [5.0, 15.0, 15.0, 50.0] {
+            h.record(ms);
+        }
+        let text = h.render("t", "test");
+        assert!(text.contains("t_bucket{le=\"0.01\"} 1\n"), "{text}");
+        assert!(text.contains("t_bucket{le=\"0.02\"} 3\n"), "{text}");
+        assert!(text.contains("t_bucket{le=\"+Inf\"} 4\n"), "{text}");
+        assert!(text.contains("t_sum 0.085\nt_count 4\n"), "{text}");
+    }
 
     #[test]
     fn quantiles_by_nearest_rank_over_the_recent_window() {

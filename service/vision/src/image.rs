@@ -51,6 +51,17 @@ impl<'a> RgbView<'a> {
         scale: f32,
         out: &mut [f32],
     ) -> Result<(), VisionError> {
+        self.resample(crop, size as u32, size as u32, out)?;
+        let inv = 1.0 / scale;
+        for v in out.iter_mut() {
+            *v = (*v - mean) * inv;
+        }
+        Ok(())
+    }
+
+    /// Bilinear resample of `crop` to `width`x`height`, planar (CHW), values 0..=255,
+    /// written into `out` (len 3*width*height).
+    fn resample(&self, crop: Crop, width: u32, height: u32, out: &mut [f32]) -> Result<(), VisionError> {
         if crop.width == 0
             || crop.height == 0
             || crop.x.checked_add(crop.width).is_none_or(|r| r > self.width)
@@ -58,13 +69,14 @@ impl<'a> RgbView<'a> {
         {
             return Err(VisionError::BadCrop { crop, width: self.width, height: self.height });
         }
-        debug_assert_eq!(out.len(), 3 * size * size);
-        let plane = size * size;
-        let sx = crop.width as f32 / size as f32;
-        let sy = crop.height as f32 / size as f32;
+        let (out_w, out_h) = (width as usize, height as usize);
+        debug_assert_eq!(out.len(), 3 * out_w * out_h);
+        let plane = out_w * out_h;
+        let sx = crop.width as f32 / out_w as f32;
+        let sy = crop.height as f32 / out_h as f32;
         let max_x = (crop.width - 1) as f32;
         let max_y = (crop.height - 1) as f32;
-        let columns: Vec<(usize, usize, f32)> = (0..size)
+        let columns: Vec<(usize, usize, f32)> = (0..out_w)
             .map(|ox| {
                 let fx = ((ox as f32 + 0.5) * sx - 0.5).clamp(0.0, max_x);
                 let x0 = fx.floor() as usize;
@@ -73,8 +85,7 @@ impl<'a> RgbView<'a> {
             })
             .collect();
         let stride = self.width as usize * 3;
-        let inv = 1.0 / scale;
-        for oy in 0..size {
+        for oy in 0..out_h {
             let fy = ((oy as f32 + 0.5) * sy - 0.5).clamp(0.0, max_y);
             let y0 = fy.floor() as usize;
             let y1 = (y0 + 1).min(crop.height as usize - 1);
@@ -89,12 +100,34 @@ impl<'a> RgbView<'a> {
                     let p11 = row1[x1 * 3 + c] as f32;
                     let top = p00 + (p01 - p00) * wx;
                     let bottom = p10 + (p11 - p10) * wx;
-                    let value = top + (bottom - top) * wy;
-                    out[c * plane + oy * size + ox] = (value - mean) * inv;
+                    out[c * plane + oy * out_w + ox] = top + (bottom - top) * wy;
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl RgbView<'_> {
+    /// `crop` scaled down so that its longer side is at most `max_side`, as a JPEG.
+    pub fn jpeg(&self, crop: Crop, max_side: u32, quality: u8) -> Result<Vec<u8>, VisionError> {
+        let scale = (max_side as f32 / crop.width.max(crop.height) as f32).min(1.0);
+        let width = ((crop.width as f32 * scale).round() as u32).max(1);
+        let height = ((crop.height as f32 * scale).round() as u32).max(1);
+        let mut planar = vec![0f32; 3 * width as usize * height as usize];
+        self.resample(crop, width, height, &mut planar)?;
+        let plane = width as usize * height as usize;
+        let mut packed = Vec::with_capacity(3 * plane);
+        for i in 0..plane {
+            for c in 0..3 {
+                packed.push(planar[c * plane + i].round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        let mut out = Vec::new();
+        ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+            .encode(&packed, width, height, ::image::ExtendedColorType::Rgb8)
+            .map_err(|e| VisionError::Inference(format!("JPEG encoding: {e}")))?;
+        Ok(out)
     }
 }
 
@@ -182,6 +215,18 @@ mod tests {
         view.resample_normalized(view.full(), 2, 0.0, 1.0, &mut out).unwrap();
         assert!((out[0] - 63.5).abs() < 1.0, "left half averages around 64, got {}", out[0]);
         assert!((out[1] - 191.5).abs() < 1.0, "right half averages around 192, got {}", out[1]);
+    }
+
+    #[test]
+    fn jpeg_thumbnails_keep_the_aspect_and_decode_back() {
+        let data: Vec<u8> = (0..256 * 128).flat_map(|i| [(i % 256) as u8, 128, 30]).collect();
+        let view = RgbView::new(256, 128, &data).unwrap();
+        let jpeg = view.jpeg(view.full(), 64, 90).unwrap();
+        let back = decode_image(&jpeg).unwrap();
+        assert_eq!((back.width, back.height), (64, 32));
+        let left = back.data[3 * (16 * 64 + 2)];
+        let right = back.data[3 * (16 * 64 + 61)];
+        assert!(left < 30 && right > 220, "the gradient survives: {left} .. {right}");
     }
 
     #[test]

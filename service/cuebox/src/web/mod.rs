@@ -1,5 +1,8 @@
-//! The web server (CONTRACT §8): the pages are static and take their live state from MQTT over
-//! WebSocket like any other client; the server adds health and metrics.
+//! The web server (CONTRACT §8). The pages are static and take their live state from MQTT over
+//! WebSocket like any other client; the server adds health, metrics, the public product list
+//! and, behind the admin token, the admin API (`admin`).
+
+mod admin;
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -11,32 +14,44 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cuebox_capture::{CameraState, CaptureStats, FrameSlot};
+use cuebox_catalog::Store;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+pub use admin::{AdminState, AdminToken};
 
 use crate::metrics::Metrics;
 
-const PROMPTER: &str = include_str!("../web/prompter.html");
-const MQTT_JS: &str = include_str!("../web/vendor/mqtt.min.js");
+const PROMPTER: &str = include_str!("../../web/prompter.html");
+const OVERLAY: &str = include_str!("../../web/overlay.html");
+const LIVE_JS: &str = include_str!("../../web/live.js");
+const MQTT_JS: &str = include_str!("../../web/vendor/mqtt.min.js");
 /// The vision loop counts as stalled after this long without progress.
 const STALL_MS: u64 = 5000;
 
 #[derive(Clone)]
 pub struct WebState {
-    /// What the pages need to connect: broker URL, topic prefix, device, locale.
+    /// What the pages need to connect: broker URL, topic prefix, device, locale, login.
     pub page_config: Arc<serde_json::Value>,
     pub metrics: Arc<Metrics>,
     pub capture: Arc<CaptureStats>,
     pub slot: Arc<FrameSlot>,
+    pub store: Arc<Store>,
+    pub admin: Arc<AdminState>,
 }
 
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(|| async { page(PROMPTER) }))
-        .route("/assets/mqtt.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MQTT_JS) }))
-        .route("/config.json", get(|State(s): State<WebState>| async move { axum::Json((*s.page_config).clone()) }))
+        .route("/overlay", get(|| async { page(OVERLAY) }))
+        .route("/assets/live.js", get(|| async { script(LIVE_JS) }))
+        .route("/assets/mqtt.min.js", get(|| async { script(MQTT_JS) }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/config.json", get(|State(s): State<WebState>| async move { axum::Json((*s.page_config).clone()) }))
+        .route("/api/products", get(products))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
+        .merge(admin::router())
         .with_state(state)
 }
 
@@ -49,6 +64,26 @@ pub async fn serve(listener: tokio::net::TcpListener, state: WebState, cancel: C
 
 fn page(html: &'static str) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html).into_response()
+}
+
+fn script(js: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], js).into_response()
+}
+
+/// The products for the tablet's pin menu: sku, name per locale, display price.
+async fn products(State(s): State<WebState>) -> Response {
+    let store = s.store.clone();
+    match tokio::task::spawn_blocking(move || store.products()).await {
+        Ok(Ok(products)) => {
+            let list: Vec<_> = products
+                .iter()
+                .map(|p| json!({ "sku": p.sku, "name": p.name.0, "price": p.price.as_ref().map(|pr| crate::messages::display_price(&pr.amount, &pr.currency)) }))
+                .collect();
+            axum::Json(list).into_response()
+        }
+        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
 }
 
 async fn healthz(State(s): State<WebState>) -> Response {
@@ -80,6 +115,7 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     line("camera_streaming", "gauge", "1 while the camera delivers frames.", f64::from(u8::from(s.capture.state() == CameraState::Streaming)));
     line("inference_ms_p50", "gauge", "Median embedding inference time (recent window).", m.inference_ms.quantile(0.5).unwrap_or(0.0));
     line("inference_ms_p99", "gauge", "99th percentile embedding inference time (recent window).", m.inference_ms.quantile(0.99).unwrap_or(0.0));
+    line("engine_events_dropped_total", "counter", "Product changes the engine could not take (queue full).", m.events_dropped.load(Ordering::Relaxed) as f64);
     line("mqtt_connected", "gauge", "1 while connected to the broker.", f64::from(u8::from(m.mqtt_connected.load(Ordering::Relaxed))));
     line("outbox_depth", "gauge", "Prompts waiting in the persistent outbox for the broker.", m.outbox_depth.load(Ordering::Relaxed) as f64);
     line("outbox_delivered_total", "counter", "Prompts the broker acknowledged.", m.outbox_delivered.load(Ordering::Relaxed) as f64);
@@ -87,5 +123,6 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     line("outbox_dropped_total", "counter", "Messages dropped because the outbox was full.", m.outbox_dropped.load(Ordering::Relaxed) as f64);
     line("inputs_rejected_total", "counter", "MQTT inputs dropped as malformed, oversized or unknown.", m.inputs_rejected.load(Ordering::Relaxed) as f64);
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
+    out += &m.inference_histogram.render("cuebox_inference_seconds", "Embedding inference time per recognized frame.");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -1,0 +1,55 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readdirSync } from "node:fs";
+import { asset, browser, daemon, repo, store } from "./support.mjs";
+
+const TOKEN = "admin-token-for-the-browser-test";
+
+test("the admin page refuses without the token and imports a catalog with it", async () => {
+  const dir = store(join(repo, "service/cuebox/tests/data/one-product.yaml"));
+  const d = await daemon({ dir, sources: [asset("demo/clips/1-box.mp4")], device: "admin", adminToken: TOKEN });
+  const chromium = await browser();
+  try {
+    for (const [path, init] of [["/admin", {}], ["/api/status", {}], ["/api/snapshot", {}], ["/api/status", { headers: { Authorization: "Bearer wrong-token-123" } }], ["/api/catalog", { method: "POST" }]]) {
+      const response = await fetch(d.web + path, init);
+      assert.equal(response.status, 401, `${path} without the right token`);
+    }
+    const authorized = await fetch(d.web + "/api/status", { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(authorized.status, 200);
+
+    const page = await chromium.newPage({ viewport: { width: 1280, height: 900 } });
+    const refused = await page.goto(d.web + "/admin");
+    assert.equal(refused.status(), 401);
+    await page.fill("#token", TOKEN);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=products] tr");
+    assert.equal(await page.locator("[data-testid=products] tr").count(), 1);
+    await page.waitForFunction(() => document.getElementById("camera").textContent === "streaming", null, { timeout: 30000 });
+    await page.waitForFunction(() => document.getElementById("snapshot").naturalWidth === 640, null, { timeout: 30000 });
+
+    await page.setInputFiles("input[name=catalog]", join(repo, "service/cuebox/tests/data/bad-catalog.yaml"));
+    await page.click("#import button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("errors").textContent.length > 0);
+    const errors = await page.textContent("#errors");
+    assert.match(errors, /^bad-catalog\.yaml:6:39: products\[0\]\.price\.currency/m, errors);
+    assert.equal(await page.locator("[data-testid=products] tr").count(), 1, "a bad file changes nothing");
+
+    const images = readdirSync(asset("demo/images")).map((name) => join(asset("demo/images"), name));
+    await page.setInputFiles("input[name=catalog]", asset("demo/catalog.yaml"));
+    await page.setInputFiles("input[name=images]", images);
+    await page.click("#import button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("report").textContent.startsWith("imported"), null, { timeout: 60000 });
+    assert.match(await page.textContent("#report"), /imported 2 products with 6 reference photos/);
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=products] tr").length === 2);
+
+    await page.click("tr[data-sku=TUMBLER-BLK-01]");
+    await page.waitForFunction(() => document.querySelectorAll("#photos img").length === 3);
+    await page.click("#capture");
+    await page.waitForFunction(() => document.querySelectorAll("#photos img").length === 4, null, { timeout: 20000 });
+    await page.waitForFunction(() => [...document.querySelectorAll("#photos img")].every((img) => img.complete && img.naturalWidth > 0));
+  } finally {
+    await chromium.close();
+    await d.stop();
+  }
+});

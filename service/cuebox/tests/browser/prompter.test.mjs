@@ -1,0 +1,61 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { asset, browser, daemon, listen, screenshotPath, shortClips, store } from "./support.mjs";
+
+test("the prompter shows a new product and its cue within a second of the daemon naming it", async () => {
+  const dir = store();
+  const d = await daemon({ dir, sources: shortClips(dir), device: "tablet" });
+  const watch = await listen(d.mqttPort, `${d.prefix}/#`);
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage({ viewport: { width: 1180, height: 820 } });
+    await page.goto(d.web + "/");
+    await page.waitForFunction(() => document.getElementById("conn").className === "online");
+    const openedAt = Date.now();
+    const change = await watch.next((m) => m.topic === `${d.prefix}/product` && m.json && m.json.sku && m.at > openedAt);
+    const cue = await watch.next((m) => m.topic === `${d.prefix}/cue` && m.json && m.json.sku === change.json.sku && m.at >= change.at);
+    await page.waitForFunction(
+      ([sku, text]) => document.getElementById("product-name").dataset.sku === sku && document.getElementById("cue-text").textContent === text,
+      [change.json.sku, cue.json.text],
+      { timeout: 5000, polling: 10 },
+    );
+    const delay = Date.now() - change.at;
+    console.log(`prompter: ${change.json.sku} shown ${delay} ms after its product message`);
+    assert.ok(delay < 1000, `shown ${delay} ms after the daemon named it`);
+    assert.equal(await page.textContent("#product-name"), change.json.name);
+  } finally {
+    watch.close();
+    await chromium.close();
+    await d.stop();
+  }
+});
+
+test("Next publishes cmd/cue and the next cue appears; screenshots at tablet size", async () => {
+  const dir = store();
+  const d = await daemon({ dir, sources: [asset("demo/clips/1-box.mp4")], device: "host" });
+  const watch = await listen(d.mqttPort, `${d.prefix}/#`);
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage({ viewport: { width: 1180, height: 820 } });
+    await page.goto(d.web + "/");
+    await page.waitForFunction(() => document.getElementById("cue-text").dataset.card === "intro", null, { timeout: 30000 });
+    const before = await page.textContent("#cue-next");
+    assert.ok(before.length > 4, "the next card is previewed");
+    await page.click("#next");
+    const command = await watch.next((m) => m.topic === `${d.prefix}/cmd/cue`);
+    assert.deepEqual(command.json, { action: "next" });
+    const cue = await watch.next((m) => m.topic === `${d.prefix}/cue` && m.json && m.json.position === 2);
+    await page.waitForFunction((text) => document.getElementById("cue-text").textContent === text, cue.json.text, { timeout: 5000 });
+    assert.match(await page.textContent("#cue-label"), /2\/4/);
+    assert.ok(before.endsWith(cue.json.text) || before.length > 0);
+    await page.screenshot({ path: screenshotPath("prompter-landscape.png") });
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await page.screenshot({ path: screenshotPath("prompter-portrait.png") });
+    await page.click("#language");
+    assert.equal(await page.textContent("#next"), "Next ▶", "the UI switches to English");
+  } finally {
+    watch.close();
+    await chromium.close();
+    await d.stop();
+  }
+});
