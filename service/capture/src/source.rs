@@ -73,9 +73,19 @@ impl fmt::Display for Source {
 }
 
 impl Source {
-    /// A live source keeps producing; a file ends and is looped.
-    pub fn is_live(&self) -> bool {
-        !matches!(self, Source::File(_))
+    /// The source as logs show it: an RTSP password is replaced by `***`.
+    pub(crate) fn redacted(&self) -> String {
+        let text = self.to_string();
+        let Source::Rtsp(url) = self else { return text };
+        let Some((scheme, rest)) = url.split_once("://") else { return text };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+            }
+            None => text,
+        }
     }
 }
 
@@ -89,6 +99,14 @@ mod tests {
             let source: Source = text.parse().unwrap();
             assert_eq!(source.to_string(), text);
         }
+    }
+
+    #[test]
+    fn logs_never_show_an_rtsp_password() {
+        let source: Source = "rtsp://admin:s3cret@10.0.0.9:554/stream1".parse().unwrap();
+        assert_eq!(source.redacted(), "rtsp://admin:***@10.0.0.9:554/stream1");
+        let source: Source = "rtsp://10.0.0.9/live@main".parse().unwrap();
+        assert_eq!(source.redacted(), "rtsp://10.0.0.9/live@main");
     }
 
     #[test]
