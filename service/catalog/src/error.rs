@@ -40,3 +40,9 @@ pub enum TextEmbeddingError {
     #[error("text embedding inference: {0}")]
     Inference(String),
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaqError {
+    #[error("FAQ semantic retrieval: {0}")]
+    Embedding(#[from] TextEmbeddingError),
+}

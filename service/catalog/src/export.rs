@@ -23,6 +23,9 @@ pub fn to_yaml(catalog: &Catalog) -> String {
         if let Some(promo) = &p.promo {
             let _ = writeln!(out, "    promo: {}", text(promo));
         }
+        if let Some(points) = &p.selling_points {
+            let _ = writeln!(out, "    selling_points: {}", text(points));
+        }
         for (key, list) in [("tags", &p.tags), ("barcodes", &p.barcodes), ("images", &p.images)] {
             if !list.is_empty() {
                 let _ = writeln!(out, "    {key}: {}", strings(list));
@@ -33,6 +36,9 @@ pub fn to_yaml(catalog: &Catalog) -> String {
             for card in &p.script {
                 let _ = writeln!(out, "      - id: {}", quote(&card.id));
                 let _ = writeln!(out, "        text: {}", text(&card.text));
+                if card.generated {
+                    out.push_str("        generated: true\n");
+                }
             }
         }
         faq(&mut out, "    ", &p.faq);
@@ -73,8 +79,11 @@ mod tests {
 
     #[test]
     fn export_round_trips_through_the_parser() {
-        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
+        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    selling_points: {en: [crisp, 'light: 2g'], zh-CN: 脆}\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}, {id: gen, text: g, generated: true}, {id: own, text: o, generated: false}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
         let original = parse_catalog(text).unwrap().catalog;
+        let points = original.products[0].selling_points.as_ref().map(|t| t.0["en"].len());
+        let generated: Vec<bool> = original.products[0].script.iter().map(|c| c.generated).collect();
+        assert_eq!((points, generated), (Some(2), vec![false, true, false]));
         let exported = to_yaml(&original);
         let again = parse_catalog(&exported).unwrap_or_else(|e| panic!("{e:?}\n{exported}")).catalog;
         assert_eq!(again, original);

@@ -1,9 +1,13 @@
 //! The catalog: the contract's catalog file format (YAML or JSON) parsed with every problem
 //! located, the sled store holding products, cue cards, FAQ and reference embeddings with
-//! all-or-nothing imports, and cue variant rotation. Knows nothing of GStreamer or MQTT.
+//! all-or-nothing imports, and cue variant rotation; the compliance and completeness lint and
+//! generated cue cards. Knows nothing of GStreamer or MQTT.
 
 mod error;
 mod export;
+mod faq;
+mod generate;
+mod lint;
 mod model;
 mod parse;
 mod store;
@@ -16,10 +20,16 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use error::{Problem, StoreError};
-pub use error::TextEmbeddingError;
+pub use error::{FaqError, TextEmbeddingError};
 pub use export::to_yaml;
+pub use faq::{
+    Answer, FaqIndex, HYBRID_MIN_SCORE, LEXICAL_MIN_SCORE, Language, NEAR_DUPLICATE_SIMILARITY, QuestionKey,
+    near_duplicate,
+};
+pub use generate::{AddedCard, CardKind, GenerateReport, CUE_NEAR_DUPLICATE, ProductReport, generate_cards, text_similarity};
+pub use lint::{Category, Finding, Severity, Term, TermHit, TermList, lint_catalog, lint_parsed, lint_source, lint_text};
 pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
-pub use parse::{ImageRef, Parsed, is_identifier, is_locale, parse_catalog};
+pub use parse::{ImageRef, Locations, Parsed, is_identifier, is_locale, parse_catalog};
 pub use store::{CatalogHeader, ImportOutcome, Reference, SCHEMA_VERSION, Store};
 pub use text_embedding::{TEXT_EMBEDDING_DIM, TEXT_MODEL_FILE, TEXT_TABLE_FILE, TEXT_TOKENIZER_FILE, TextEmbedder};
 pub use tokenizer::Tokenizer;

@@ -40,6 +40,9 @@ pub struct Price {
 pub struct CueCard {
     pub id: String,
     pub text: Text,
+    /// Written by `generate_cards` rather than by the studio.
+    #[serde(default)]
+    pub generated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +59,9 @@ pub struct Product {
     pub name: Text,
     pub price: Option<Price>,
     pub promo: Option<Text>,
+    /// What makes the product worth buying: each variant is one selling point.
+    #[serde(default)]
+    pub selling_points: Option<Text>,
     pub tags: Vec<String>,
     pub barcodes: Vec<String>,
     /// Reference photos, as absolute paths resolved at import.

@@ -20,6 +20,30 @@ pub struct ImageRef {
 pub struct Parsed {
     pub catalog: Catalog,
     pub images: Vec<ImageRef>,
+    pub locations: Locations,
+}
+
+/// Where each field of a catalog file was written, by field path (`products[2].price`). Every
+/// variant of a text has its canonical path with locale and index, however it was written:
+/// `products[2].script[0].text.zh-CN[1]`, or `products[0].name.zh-CN[0]` for `name: 茶`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Locations(BTreeMap<String, Location>);
+
+impl Locations {
+    /// Where `path` was written or, for a field that was not (a missing price), where its
+    /// closest written parent was.
+    pub fn find(&self, path: &str) -> Option<Location> {
+        let mut path = path;
+        loop {
+            if let Some(at) = self.0.get(path) {
+                return Some(*at);
+            }
+            if path.is_empty() {
+                return None;
+            }
+            path = &path[..path.rfind(['.', '[']).unwrap_or(0)];
+        }
+    }
 }
 
 const SUPPORTED_VERSION: u32 = 1;
@@ -40,41 +64,61 @@ pub fn parse_catalog(text: &str) -> Result<Parsed, Vec<Problem>> {
     if v.problems.is_empty()
         && let Some(catalog) = catalog
     {
-        return Ok(Parsed { catalog, images: v.images });
+        return Ok(Parsed { catalog, images: v.images, locations: Locations(v.locations) });
     }
     v.problems.sort_by_key(|p| (p.line, p.column));
     Err(v.problems)
 }
 
+/// Checks a YAML tree field by field, collecting every problem (also reads the advertising word list).
 #[derive(Default)]
-struct Validator {
-    problems: Vec<Problem>,
+pub(crate) struct Validator {
+    pub(crate) problems: Vec<Problem>,
     images: Vec<ImageRef>,
+    locations: BTreeMap<String, Location>,
     default_locale: String,
     faq_ids: HashSet<String>,
 }
 
 impl Validator {
-    fn problem(&mut self, at: Location, path: &str, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, at: Location, path: &str, message: impl Into<String>) {
         self.problems.push(Problem::new(at, path, message.into()));
     }
 
+    fn record(&mut self, path: &str, at: Location) {
+        self.locations.insert(path.to_owned(), at);
+    }
+
+    /// Records each variant under `{path}[i]`, `path` naming the locale.
+    fn record_variants(&mut self, node: &Node, path: &str) {
+        match node {
+            Node::Seq { items, .. } => {
+                for (i, item) in items.iter().enumerate() {
+                    self.record(&format!("{path}[{i}]"), item.at());
+                }
+            }
+            _ => self.record(&format!("{path}[0]"), node.at()),
+        }
+    }
+
     /// The entries of a map with only the `allowed` keys; `None` (and a problem) otherwise.
-    fn map<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [(String, Location, Node)]> {
+    pub(crate) fn map<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [(String, Location, Node)]> {
         let Node::Map { entries, .. } = node else {
             self.problem(node.at(), path, format!("expected a map, found {}", node.kind()));
             return None;
         };
-        for (key, at, _) in entries {
+        self.record(path, node.at());
+        for (key, at, value) in entries {
+            self.record(&join(path, key), value.at());
             if !allowed.contains(&key.as_str()) {
-                let hint = allowed.iter().map(|k| *k).collect::<Vec<_>>().join(", ");
+                let hint = allowed.join(", ");
                 self.problem(*at, &join(path, key), format!("unknown field {key:?} (expected one of: {hint})"));
             }
         }
         Some(entries)
     }
 
-    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match node {
             Node::Scalar { value, .. } if !node.is_null() => {
                 if value.trim().is_empty() {
@@ -90,7 +134,7 @@ impl Validator {
         }
     }
 
-    fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {
+    pub(crate) fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {
         match node {
             Node::Seq { items, .. } => {
                 items.iter().enumerate().filter_map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect()
@@ -119,13 +163,16 @@ impl Validator {
                         continue;
                     }
                     if let Some(variants) = self.variants(value, &sub) {
+                        self.record_variants(value, &sub);
                         out.insert(locale.clone(), variants);
                     }
                 }
             }
             _ => {
                 let variants = self.variants(node, path)?;
-                out.insert(self.default_locale.clone(), variants);
+                let locale = self.default_locale.clone();
+                self.record_variants(node, &join(path, &locale));
+                out.insert(locale, variants);
             }
         }
         (!out.is_empty()).then_some(Text(out))
@@ -237,6 +284,17 @@ impl Validator {
         found.map(|n| (n, join(path, name)))
     }
 
+    fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node {
+            Node::Scalar { value, plain: true, .. } if matches!(value.as_str(), "true" | "True" | "TRUE") => Some(true),
+            Node::Scalar { value, plain: true, .. } if matches!(value.as_str(), "false" | "False" | "FALSE") => Some(false),
+            n => {
+                self.problem(n.at(), path, "expected true or false");
+                None
+            }
+        }
+    }
+
     fn identifier(&mut self, node: &Node, path: &str) -> Option<String> {
         let id = self.string(node, path)?;
         if is_identifier(&id) {
@@ -248,13 +306,14 @@ impl Validator {
     }
 
     fn product(&mut self, node: &Node, path: &str) -> Option<Product> {
-        let allowed = ["sku", "name", "price", "promo", "tags", "barcodes", "images", "script", "faq"];
+        let allowed = ["sku", "name", "price", "promo", "selling_points", "tags", "barcodes", "images", "script", "faq"];
         let entries = self.map(node, path, &allowed)?;
         let field = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|(_, _, n)| n);
         let sku = self.required(entries, node, path, "sku").and_then(|(n, p)| self.identifier(n, &p));
         let name = self.required(entries, node, path, "name").and_then(|(n, p)| self.text(n, &p));
         let price = field("price").and_then(|n| self.price(n, &join(path, "price")));
         let promo = field("promo").and_then(|n| self.text(n, &join(path, "promo")));
+        let selling_points = field("selling_points").and_then(|n| self.text(n, &join(path, "selling_points")));
         let tags = field("tags").map(|n| self.string_list(n, &join(path, "tags"))).unwrap_or_default();
         let barcodes = field("barcodes").map(|n| self.barcodes(n, &join(path, "barcodes"))).unwrap_or_default();
         let script = field("script").map(|n| self.script(n, &join(path, "script"))).unwrap_or_default();
@@ -271,7 +330,9 @@ impl Validator {
                 }
             };
             for (i, item) in items.iter().enumerate() {
-                if let Some(written) = self.string(item, &format!("{list_path}[{i}]")) {
+                let item_path = format!("{list_path}[{i}]");
+                self.record(&item_path, item.at());
+                if let Some(written) = self.string(item, &item_path) {
                     images.push((written, item.at()));
                 }
             }
@@ -285,6 +346,7 @@ impl Validator {
             name: name?,
             price,
             promo,
+            selling_points,
             tags,
             barcodes,
             images: images.into_iter().map(|(w, _)| w).collect(),
@@ -349,24 +411,28 @@ impl Validator {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("{path}[{i}]");
-            let Some(entries) = self.map(item, &path, &["id", "text"]) else { continue };
+            let Some(entries) = self.map(item, &path, &["id", "text", "generated"]) else { continue };
             let id = self.required(entries, item, &path, "id").and_then(|(n, p)| self.identifier(n, &p));
             let text = self.required(entries, item, &path, "text").and_then(|(n, p)| self.text(n, &p));
+            let generated = match entries.iter().find(|(k, _, _)| k == "generated") {
+                Some((_, _, n)) => self.boolean(n, &join(&path, "generated")),
+                None => Some(false),
+            };
             if let Some(id) = &id
                 && !ids.insert(id.clone())
             {
                 self.problem(item.at(), &format!("{path}.id"), format!("duplicate cue card id {id:?}"));
                 continue;
             }
-            if let (Some(id), Some(text)) = (id, text) {
-                out.push(CueCard { id, text });
+            if let (Some(id), Some(text), Some(generated)) = (id, text, generated) {
+                out.push(CueCard { id, text, generated });
             }
         }
         out
     }
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
@@ -505,6 +571,34 @@ products:
         assert!(problems[0].message.contains("renminbi is CNY"), "{}", problems[0]);
         assert!(problems[1].message.contains("\"XYZ\" is not an ISO 4217 code"), "{}", problems[1]);
         assert!(parse_catalog("version: 1\nproducts: [{sku: A, name: a, price: {amount: 1, currency: HKD}}]").is_ok());
+    }
+
+    #[test]
+    fn selling_points_are_a_text_and_generated_a_bool() {
+        let text = "version: 1\nproducts:\n  - {sku: A, name: a, selling_points: crisp}\n  - {sku: B, name: b, selling_points: [crisp, light], script: [{id: i, text: t, generated: true}]}\n  - {sku: C, name: c, selling_points: {en: [crisp], zh-CN: 脆}, script: [{id: i, text: t, generated: false}, {id: j, text: u}]}\n";
+        let c = parse_catalog(text).unwrap().catalog;
+        let points: Vec<usize> = c.products.iter().map(|p| p.selling_points.as_ref().map_or(0, |t| t.0.values().map(Vec::len).sum())).collect();
+        assert_eq!(points, vec![1, 2, 2]);
+        assert_eq!(c.products[2].selling_points.as_ref().unwrap().0["zh-CN"], vec!["脆"]);
+        let generated: Vec<bool> = c.products.iter().flat_map(|p| &p.script).map(|card| card.generated).collect();
+        assert_eq!(generated, vec![true, false, false]);
+        let problems = parse_catalog("version: 1\nproducts:\n  - {sku: A, name: a, selling_points: [], script: [{id: i, text: t, generated: yes}]}\n").unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(rendered, vec!["3:39: products[0].selling_points: expected at least one text", "3:80: products[0].script[0].generated: expected true or false"]);
+    }
+
+    #[test]
+    fn every_text_variant_is_located_under_its_canonical_path() {
+        let text = "version: 1\nproducts:\n  - sku: A\n    name: Tea\n    promo: [one, two]\n    script:\n      - id: i\n        text: {en: hi, zh-CN: [你好, 您好]}\n";
+        let locations = parse_catalog(text).unwrap().locations;
+        let at = |path: &str| locations.find(path).map(|l| (l.line, l.column));
+        assert_eq!(at("products[0].name.zh-CN[0]"), Some((4, 11)));
+        assert_eq!(at("products[0].promo.zh-CN[1]"), Some((5, 18)));
+        assert_eq!(at("products[0].script[0].text.en[0]"), Some((8, 20)));
+        assert_eq!(at("products[0].script[0].text.zh-CN[1]"), Some((8, 36)));
+        assert_eq!(at("products[0].price"), Some((3, 5)), "a missing field is placed at its product");
+        assert_eq!(at("products[0].script[0].text.fr"), Some((8, 16)));
+        assert_eq!(at("nowhere"), Some((1, 1)), "at worst, the document");
     }
 
     #[test]

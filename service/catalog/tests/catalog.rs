@@ -301,3 +301,506 @@ fn a_query_embeds_well_within_the_latency_budget() {
     eprintln!("median query time {median:.2} ms (min {:.2}, max {:.2})", times_ms[0], times_ms[times_ms.len() - 1]);
     assert!(median < 250.0, "median {median} ms");
 }
+
+// Compliance lint and generated cue cards.
+mod compliance {
+
+    use std::path::Path;
+
+    use cuebox_catalog::{
+        Catalog, Finding, CUE_NEAR_DUPLICATE, Severity, Text, generate_cards, lint_catalog, lint_parsed, lint_source, lint_text,
+        parse_catalog, text_similarity, to_yaml,
+    };
+
+    const DEMO_CATALOG: &str = include_str!("../../../demo/catalog.yaml");
+
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn lint_finds_each_listed_term_with_its_place_and_spares_allowed_words() {
+        let parsed = parse_catalog(&fixture("lint-terms.yaml")).unwrap();
+        let findings = lint_parsed(&parsed, |_| true);
+        let found: Vec<(String, usize, String, Severity)> = findings
+            .iter()
+            .filter_map(|f| Some((f.path.clone(), f.location?.line, f.term.clone()?, f.severity)))
+            .collect();
+        let expected = [
+            ("faq[0].a.zh-CN[0]", 8, "最", Severity::Error),
+            ("products[0].name.zh-CN[0]", 11, "国家级", Severity::Error),
+            ("products[0].name.zh-CN[0]", 11, "顶级", Severity::Error),
+            ("products[0].name.en[0]", 11, "number one", Severity::Error),
+            ("products[0].promo.zh-CN[0]", 13, "全网最低", Severity::Error),
+            ("products[0].promo.en[0]", 13, "cheapest", Severity::Error),
+            ("products[0].selling_points.zh-CN[0]", 16, "唯一", Severity::Error),
+            ("products[0].selling_points.zh-CN[0]", 16, "首个", Severity::Error),
+            ("products[0].selling_points.zh-CN[1]", 17, "极品", Severity::Error),
+            ("products[0].selling_points.zh-CN[1]", 17, "100%", Severity::Warning),
+            ("products[0].selling_points.zh-CN[1]", 17, "零风险", Severity::Error),
+            ("products[0].selling_points.en[0]", 18, "guaranteed", Severity::Warning),
+            ("products[0].selling_points.en[1]", 18, "miracle", Severity::Error),
+            ("products[0].selling_points.en[1]", 18, "cure", Severity::Error),
+            ("products[0].script[0].text.zh-CN[0]", 24, "最佳", Severity::Error),
+            ("products[0].script[0].text.zh-CN[1]", 25, "最好", Severity::Error),
+            ("products[0].script[0].text.zh-CN[1]", 25, "最低价", Severity::Error),
+            ("products[0].script[0].text.zh-CN[2]", 26, "第一", Severity::Error),
+            ("products[0].script[0].text.en[0]", 28, "best", Severity::Error),
+            ("products[0].script[0].text.en[0]", 28, "no. 1", Severity::Error),
+            ("products[0].script[0].text.en[1]", 29, "100%", Severity::Warning),
+            ("products[0].script[1].text.zh-CN[0]", 32, "绝对", Severity::Error),
+            ("products[0].script[1].text.zh-CN[0]", 32, "万能", Severity::Error),
+            ("products[0].script[1].text.zh-CN[0]", 32, "特效", Severity::Error),
+            ("products[0].script[1].text.zh-CN[0]", 32, "根治", Severity::Error),
+        ];
+        let expected: Vec<(String, usize, String, Severity)> =
+            expected.iter().map(|(p, line, t, s)| (p.to_string(), *line, t.to_string(), *s)).collect();
+        assert_eq!(found, expected);
+        let first = findings.iter().find(|f| f.term.is_some()).unwrap().to_string();
+        assert!(first.starts_with("8:16: error: faq[0].a.zh-CN[0]: \"最\" (superlative): Advertising Law art. 9(3)"), "{first}");
+        assert!(!findings.iter().any(|f| f.path.starts_with("faq[0].q")  && f.term.is_some()), "questions are viewers' words");
+    }
+
+    #[test]
+    fn lint_text_is_what_the_daemon_checks_before_publishing() {
+        let hits = lint_text("家人们，这是全网最低价！", "zh-CN");
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].found.as_str(), &"家人们，这是全网最低价！"[hits[0].range.clone()]), ("全网最低", "全网最低"));
+        assert!(hits[0].to_string().contains("say instead: 说出具体价格"), "{}", hits[0]);
+        assert_eq!(lint_text("最近很多家人问，第一次买选哪个", "zh-CN"), vec![]);
+        assert_eq!(lint_text("Best before June; tea steeps in three minutes", "en"), vec![]);
+    }
+
+    #[test]
+    fn the_demo_catalog_lints_clean() {
+        let demo_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo");
+        let findings = lint_source(DEMO_CATALOG, |image| demo_dir.join(image).is_file());
+        assert_eq!(findings, Vec::<Finding>::new());
+    }
+
+    /// The demo catalog without its cue cards, optionally with selling points for each product.
+    fn demo_without_scripts(with_selling_points: bool) -> Catalog {
+        let mut catalog = parse_catalog(DEMO_CATALOG).unwrap().catalog;
+        let points = [
+            (["黄油香浓，入口酥松", "铁盒包装，适合送礼"], ["Rich butter, crumbly and light", "Comes in a tin that makes a lovely gift"]),
+            (["双层不锈钢真空内胆，热水六小时还是烫的", "旋盖带密封圈，倒过来也不漏"], ["Double-wall vacuum steel keeps drinks hot for six hours", "The screw lid has a seal, so it does not leak"]),
+        ];
+        for (product, (zh, en)) in catalog.products.iter_mut().zip(points) {
+            product.script.clear();
+            if with_selling_points {
+                let list = |points: [&str; 2]| points.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+                product.selling_points = Some(Text([("zh-CN".to_string(), list(zh)), ("en".to_string(), list(en))].into()));
+            }
+        }
+        catalog
+    }
+
+    fn assert_generated_cards_are_clean(catalog: &Catalog, variants: usize) {
+        for product in &catalog.products {
+            for locale in ["zh-CN", "en"] {
+                let mut spoken: Vec<&String> = Vec::new();
+                for card in &product.script {
+                    assert!(card.generated, "{} {}", product.sku, card.id);
+                    let texts = &card.text.0[locale];
+                    assert_eq!(texts.len(), variants, "{} {} {locale}: {texts:?}", product.sku, card.id);
+                    for text in texts {
+                        assert_eq!(lint_text(text, locale), vec![], "{text}");
+                        for other in &spoken {
+                            let score = text_similarity(text, other);
+                            assert!(score < CUE_NEAR_DUPLICATE, "{text:?} and {other:?}: {score}");
+                        }
+                        spoken.push(text);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generate_writes_distinct_clean_variants_in_every_locale_for_the_demo_catalog() {
+        for variants in [2, 3, 4] {
+            let bare = demo_without_scripts(false);
+            let (generated, report) = generate_cards(&bare, 3, variants);
+            for product in &generated.products {
+                let ids: Vec<&str> = product.script.iter().map(|c| c.id.as_str()).collect();
+                assert_eq!(ids, vec!["intro", "price", "cta"], "{}", product.sku);
+            }
+            assert_generated_cards_are_clean(&generated, variants);
+            assert!(report.notes.is_empty(), "{report}");
+
+            let rich = demo_without_scripts(true);
+            let (generated, report) = generate_cards(&rich, 5, variants);
+            for product in &generated.products {
+                let ids: Vec<&str> = product.script.iter().map(|c| c.id.as_str()).collect();
+                assert_eq!(ids, vec!["intro", "point-1", "point-2", "price", "cta"], "{}", product.sku);
+            }
+            assert_generated_cards_are_clean(&generated, variants);
+            assert!(report.notes.is_empty(), "{report}");
+            let findings = lint_catalog(&generated, |_| true);
+            assert_eq!(findings, Vec::<Finding>::new());
+        }
+    }
+
+    #[test]
+    fn generate_is_deterministic_and_round_trips_through_the_file_format() {
+        let catalog = demo_without_scripts(true);
+        let (first, first_report) = generate_cards(&catalog, 4, 3);
+        let (second, second_report) = generate_cards(&catalog, 4, 3);
+        assert_eq!((&first, &first_report), (&second, &second_report));
+        let written = to_yaml(&first);
+        assert_eq!(written, to_yaml(&second));
+        assert!(written.contains("generated: true") && written.contains("selling_points:"), "{written}");
+        assert_eq!(parse_catalog(&written).unwrap_or_else(|e| panic!("{e:?}\n{written}")).catalog, first);
+    }
+
+    #[test]
+    fn generated_cards_keep_clear_of_the_studios_own_cards() {
+        let studio = parse_catalog(DEMO_CATALOG).unwrap().catalog;
+        let (generated, report) = generate_cards(&studio, 6, 3);
+        for (before, after) in studio.products.iter().zip(&generated.products) {
+            assert_eq!(after.script[..before.script.len()], before.script[..]);
+            for card in &after.script[before.script.len()..] {
+                assert!(card.generated && before.script.iter().all(|own| own.id != card.id), "{}", card.id);
+                for (locale, texts) in &card.text.0 {
+                    for text in texts {
+                        for own in before.script.iter().filter_map(|c| c.text.0.get(locale)).flatten() {
+                            assert!(text_similarity(text, own) < CUE_NEAR_DUPLICATE, "{text:?} is too close to {own:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(report.to_string().lines().count() >= studio.products.len(), "{report}");
+    }
+
+    mod never_panics {
+        use proptest::prelude::*;
+
+        use super::DEMO_CATALOG;
+        use cuebox_catalog::{generate_cards, lint_parsed, lint_source, parse_catalog};
+
+        /// Some of the catalog's keys, values and YAML punctuation, to splice into the demo file.
+        const PIECES: &[&str] = &[
+            "sku: ", "name: ", "price: ", "promo: ", "selling_points: ", "script: ", "text: ", "generated: true", "generated: 1",
+            "faq: ", "q: ", "a: ", "images: ", "tags: ", "barcodes: ", "{", "}", "[", "]", "- ", ": ", "\n", "  ", "'", "\"",
+            "&a ", "*a", "!!str ", "~", "null", "最佳", "No. 1", "１００％", "zh-CN: ", "en: ", "---\n", "#", "\t",
+        ];
+
+        fn lint_everything(text: &str) {
+            let _ = lint_source(text, |_| false);
+            if let Ok(parsed) = parse_catalog(text) {
+                let _ = lint_parsed(&parsed, |_| true);
+                let (generated, _) = generate_cards(&parsed.catalog, 6, 4);
+                assert!(generated.products.len() == parsed.catalog.products.len());
+            }
+        }
+
+        fn lines_of_demo() -> Vec<String> {
+            DEMO_CATALOG.lines().map(str::to_owned).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+            #[test]
+            fn random_text(text in any::<String>()) {
+                lint_everything(&text);
+            }
+
+            #[test]
+            fn demo_with_bytes_changed(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..12)) {
+                let mut bytes = DEMO_CATALOG.as_bytes().to_vec();
+                for (at, byte, how) in edits {
+                    let i = at.index(bytes.len().max(1));
+                    match how {
+                        0 if !bytes.is_empty() => bytes[i] = byte,
+                        1 => bytes.insert(i.min(bytes.len()), byte),
+                        _ if !bytes.is_empty() => { bytes.remove(i); }
+                        _ => {}
+                    }
+                }
+                lint_everything(&String::from_utf8_lossy(&bytes));
+            }
+
+            #[test]
+            fn demo_with_lines_moved(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0..3u8), 1..8)) {
+                let mut lines = lines_of_demo();
+                for (a, b, how) in edits {
+                    let (i, j) = (a.index(lines.len()), b.index(lines.len()));
+                    match how {
+                        0 => lines.swap(i, j),
+                        1 => { let copy = lines[i].clone(); lines.insert(j, copy); }
+                        _ => { lines.remove(i); }
+                    }
+                    if lines.is_empty() {
+                        break;
+                    }
+                }
+                lint_everything(&lines.join("\n"));
+            }
+
+            #[test]
+            fn demo_with_pieces_spliced_in(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), prop::sample::select(PIECES)), 1..8)) {
+                let mut lines = lines_of_demo();
+                for (line, column, piece) in edits {
+                    let count = lines.len();
+                    let target = &mut lines[line.index(count)];
+                    let boundaries: Vec<usize> = target.char_indices().map(|(i, _)| i).chain([target.len()]).collect();
+                    target.insert_str(boundaries[column.index(boundaries.len())], piece);
+                }
+                lint_everything(&lines.join("\n"));
+            }
+        }
+    }
+}
+
+// FAQ retrieval against the evaluation set in tests/data/faq-eval: a studio catalog with
+// studio and product FAQ in zh-CN and en, and viewer messages with the answer each expects.
+
+use cuebox_catalog::{FaqIndex, HYBRID_MIN_SCORE, LEXICAL_MIN_SCORE, Parsed, parse_catalog};
+
+/// The issue's targets on the test split: top-1 answered right, off-topic messages rejected.
+/// Reached by neither retrieval yet; each test asserts what its retrieval reaches (`Floors`).
+const FAQ_EVAL_TARGETS: Floors = Floors { top1: 0.90, off_topic_rejection: 0.95 };
+
+/// Least figures on the test split that a retrieval must keep.
+struct Floors {
+    top1: f64,
+    off_topic_rejection: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Split {
+    Calibration,
+    Test,
+}
+
+struct EvalQuestion {
+    split: Split,
+    in_view: Option<String>,
+    expected: Option<String>,
+    kind: String,
+    text: String,
+}
+
+fn faq_eval_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/faq-eval").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn faq_eval_catalog() -> Parsed {
+    parse_catalog(&faq_eval_file("catalog.yaml")).unwrap_or_else(|problems| panic!("{problems:#?}"))
+}
+
+fn faq_eval_questions() -> Vec<EvalQuestion> {
+    let dash_is_none = |field: &str| (field != "-").then(|| field.to_owned());
+    faq_eval_file("questions.tsv")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [split, in_view, expected, kind, text] = fields[..] else { panic!("not 5 fields: {line:?}") };
+            let split = match split {
+                "calibration" => Split::Calibration,
+                "test" => Split::Test,
+                other => panic!("unknown split {other:?}"),
+            };
+            let (in_view, expected) = (dash_is_none(in_view), dash_is_none(expected));
+            EvalQuestion { split, in_view, expected, kind: kind.into(), text: text.into() }
+        })
+        .collect()
+}
+
+fn faq_eval_index(semantic: Option<&TextEmbedder>) -> FaqIndex {
+    let catalog = faq_eval_catalog().catalog;
+    let started = Instant::now();
+    let index = FaqIndex::build(&catalog.faq, &catalog.products, &catalog.default_locale, semantic).unwrap();
+    eprintln!("FAQ index (hybrid: {}) built in {:.0} ms", index.is_hybrid(), started.elapsed().as_secs_f64() * 1e3);
+    index
+}
+
+/// Every question's best candidate (FAQ id and score), whatever its score.
+fn best_candidates(index: FaqIndex, questions: &[EvalQuestion]) -> Vec<Option<(String, f32)>> {
+    let index = index.with_min_score(0.0);
+    questions
+        .iter()
+        .map(|q| {
+            let answers = index.ask(&q.text, q.in_view.as_deref(), 1).unwrap();
+            answers.into_iter().next().map(|a| (a.faq_id, a.score))
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    answerable: usize,
+    /// The expected entry ranked first, whatever its score.
+    ranked_first: usize,
+    /// The expected entry ranked first and scored at least the minimum: answered right.
+    answered: usize,
+    off_topic: usize,
+    off_topic_rejected: usize,
+    unanswerable: usize,
+    unanswerable_rejected: usize,
+}
+
+impl Figures {
+    fn of(questions: &[EvalQuestion], best: &[Option<(String, f32)>], split: Split, min_score: f32) -> Self {
+        let mut figures = Self::default();
+        for (question, best) in questions.iter().zip(best).filter(|(q, _)| q.split == split) {
+            let answered = best.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id);
+            match &question.expected {
+                Some(expected) => {
+                    figures.answerable += 1;
+                    figures.ranked_first += usize::from(best.as_ref().is_some_and(|(id, _)| id == expected));
+                    figures.answered += usize::from(answered == Some(expected));
+                }
+                None if question.kind == "unanswerable" => {
+                    figures.unanswerable += 1;
+                    figures.unanswerable_rejected += usize::from(answered.is_none());
+                }
+                None => {
+                    figures.off_topic += 1;
+                    figures.off_topic_rejected += usize::from(answered.is_none());
+                }
+            }
+        }
+        figures
+    }
+
+    fn top1(&self) -> f64 {
+        self.answered as f64 / self.answerable as f64
+    }
+
+    fn off_topic_rejection(&self) -> f64 {
+        self.off_topic_rejected as f64 / self.off_topic as f64
+    }
+
+    fn report(&self, label: &str) {
+        eprintln!(
+            "{label}: top-1 answered {}/{} = {:.1}% (ranked first {:.1}%), off-topic rejected {}/{} = {:.1}%, \
+             unanswerable rejected {}/{} = {:.1}%",
+            self.answered,
+            self.answerable,
+            100.0 * self.top1(),
+            100.0 * self.ranked_first as f64 / self.answerable as f64,
+            self.off_topic_rejected,
+            self.off_topic,
+            100.0 * self.off_topic_rejection(),
+            self.unanswerable_rejected,
+            self.unanswerable,
+            100.0 * self.unanswerable_rejected as f64 / self.unanswerable as f64,
+        );
+    }
+}
+
+/// The calibrated minimum score: the lowest that still rejects the target share of off-topic
+/// messages of the calibration split (answering right only gets rarer above it). Candidates
+/// are the midpoints between the calibration split's distinct best scores.
+fn calibrated_min_score(questions: &[EvalQuestion], best: &[Option<(String, f32)>]) -> f32 {
+    let mut scores: Vec<f32> = questions
+        .iter()
+        .zip(best)
+        .filter(|(q, _)| q.split == Split::Calibration)
+        .filter_map(|(_, best)| best.as_ref().map(|(_, score)| *score))
+        .chain([0.0, 1.0])
+        .collect();
+    scores.sort_by(f32::total_cmp);
+    scores.dedup();
+    let rejects_enough = |min_score: f32| {
+        let figures = Figures::of(questions, best, Split::Calibration, min_score);
+        figures.off_topic_rejection() >= FAQ_EVAL_TARGETS.off_topic_rejection
+    };
+    scores.windows(2).map(|pair| (pair[0] + pair[1]) / 2.0).find(|&m| rejects_enough(m)).unwrap_or(1.0)
+}
+
+/// Per kind of message (paraphrase, typo, off-topic...), how many of both splits were handled right.
+fn report_by_kind(questions: &[EvalQuestion], best: &[Option<(String, f32)>], min_score: f32, label: &str) {
+    let mut kinds: Vec<&str> = questions.iter().map(|q| q.kind.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let by_kind: Vec<String> = kinds
+        .into_iter()
+        .map(|kind| {
+            let (right, total) = questions.iter().zip(best).filter(|(q, _)| q.kind == kind).fold((0, 0), |(r, t), (q, b)| {
+                let answered = b.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id.as_str());
+                (r + usize::from(answered == q.expected.as_deref()), t + 1)
+            });
+            format!("{kind} {right}/{total}")
+        })
+        .collect();
+    eprintln!("{label} by kind, both splits: {}", by_kind.join(", "));
+}
+
+/// With FAQ_EVAL_MISSES set, lists what the calibration split gets wrong (the test split is
+/// for reporting only, not for looking into).
+fn print_misses(questions: &[EvalQuestion], best: &[Option<(String, f32)>], min_score: f32) {
+    if std::env::var_os("FAQ_EVAL_MISSES").is_none() {
+        return;
+    }
+    for (question, best) in questions.iter().zip(best).filter(|(q, _)| q.split == Split::Calibration) {
+        let answered = best.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id.as_str());
+        if answered != question.expected.as_deref() {
+            eprintln!("  miss [{}] {:?} in view {:?}: expected {:?}, best {:?}", question.kind, question.text,
+                question.in_view, question.expected, best);
+        }
+    }
+}
+
+/// Evaluates one way of retrieving: the shipped minimum score must be the one the calibration
+/// split gives (within 0.01), and the test split must keep `floors`.
+fn evaluate_faq_retrieval(index: FaqIndex, shipped_min_score: f32, label: &str, floors: Floors) {
+    assert_eq!(index.min_score(), shipped_min_score);
+    let questions = faq_eval_questions();
+    let catalog = faq_eval_catalog().catalog;
+    let entries: Vec<&str> =
+        catalog.faq.iter().chain(catalog.products.iter().flat_map(|p| &p.faq)).map(|e| e.id.as_str()).collect();
+    for question in &questions {
+        let known = question.expected.as_deref().is_none_or(|id| entries.contains(&id));
+        assert!(known, "{:?} expects an unknown FAQ id {:?}", question.text, question.expected);
+    }
+    let started = Instant::now();
+    let best = best_candidates(index, &questions);
+    eprintln!("{label}: {} questions in {:.0} ms", questions.len(), started.elapsed().as_secs_f64() * 1e3);
+    let calibrated = calibrated_min_score(&questions, &best);
+    print_misses(&questions, &best, shipped_min_score);
+    let calibration = Figures::of(&questions, &best, Split::Calibration, shipped_min_score);
+    let test = Figures::of(&questions, &best, Split::Test, shipped_min_score);
+    eprintln!("{label}: shipped minimum score {shipped_min_score}, calibrated on the calibration split {calibrated:.3}");
+    calibration.report(&format!("{label} calibration split"));
+    test.report(&format!("{label} test split"));
+    report_by_kind(&questions, &best, shipped_min_score, label);
+    assert!(
+        (shipped_min_score - calibrated).abs() <= 0.01,
+        "the shipped minimum score {shipped_min_score} is no longer calibrated: the calibration split gives {calibrated:.3}"
+    );
+    let reached = |figure: f64, target: f64| if figure >= target { "reached" } else { "not reached" };
+    eprintln!(
+        "{label}: issue targets on the test split: top-1 {:.0}% {}, off-topic rejection {:.0}% {}",
+        100.0 * FAQ_EVAL_TARGETS.top1,
+        reached(test.top1(), FAQ_EVAL_TARGETS.top1),
+        100.0 * FAQ_EVAL_TARGETS.off_topic_rejection,
+        reached(test.off_topic_rejection(), FAQ_EVAL_TARGETS.off_topic_rejection),
+    );
+    assert!(test.top1() >= floors.top1, "top-1 {:.3} < {}", test.top1(), floors.top1);
+    assert!(
+        test.off_topic_rejection() >= floors.off_topic_rejection,
+        "off-topic rejection {:.3} < {}",
+        test.off_topic_rejection(),
+        floors.off_topic_rejection
+    );
+}
+
+#[test]
+fn faq_lexical_retrieval_keeps_its_accuracy_on_the_evaluation_set() {
+    let floors = Floors { top1: 0.60, off_topic_rejection: 0.85 };
+    evaluate_faq_retrieval(faq_eval_index(None), LEXICAL_MIN_SCORE, "BM25", floors);
+}
+
+#[test]
+fn faq_hybrid_retrieval_keeps_its_accuracy_on_the_evaluation_set() {
+    let floors = Floors { top1: 0.85, off_topic_rejection: 0.90 };
+    evaluate_faq_retrieval(faq_eval_index(Some(text_embedder())), HYBRID_MIN_SCORE, "hybrid", floors);
+}

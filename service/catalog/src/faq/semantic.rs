@@ -1,0 +1,111 @@
+//! multilingual-e5 similarity between a question and the FAQ, for paraphrases and questions
+//! in another language than the FAQ's. A question is compared with every phrasing (both are
+//! questions: e5's "query" side) and every answer (e5's "passage" side). e5 cosines sit high
+//! for any pair of texts (0.75-0.85 for unrelated ones), so they are not used raw: an entry's
+//! best cosine on each side is measured against the median entry's for this question, as the
+//! share of the way from that median to a perfect 1 (0 at the median and below), and the entry
+//! scores the mean of its two sides.
+
+use crate::{TEXT_EMBEDDING_DIM, TextEmbedder, TextEmbeddingError};
+
+pub(crate) struct SemanticIndex {
+    embedder: TextEmbedder,
+    phrasings: Embedded,
+    answers: Embedded,
+    entries: usize,
+}
+
+/// Texts of the FAQ, each an L2-normalised embedding with the entry it belongs to.
+struct Embedded {
+    entry_of: Vec<u32>,
+    /// The embeddings back to back.
+    vectors: Vec<f32>,
+}
+
+impl Embedded {
+    fn new(
+        texts: &[(u32, &str)],
+        embed: impl Fn(&str) -> Result<Vec<f32>, TextEmbeddingError>,
+    ) -> Result<Self, TextEmbeddingError> {
+        let mut vectors = Vec::with_capacity(texts.len() * TEXT_EMBEDDING_DIM);
+        for (_, text) in texts {
+            vectors.extend(embed(text)?);
+        }
+        Ok(Self { entry_of: texts.iter().map(|(entry, _)| *entry).collect(), vectors })
+    }
+
+    /// Per entry, its best cosine to `asked` normalised as in the module documentation.
+    fn entry_scores(&self, asked: &[f32], entries: usize) -> Vec<f32> {
+        let mut best = vec![f32::NEG_INFINITY; entries];
+        for (vector, entry) in self.vectors.chunks_exact(TEXT_EMBEDDING_DIM).zip(&self.entry_of) {
+            let cosine: f32 = vector.iter().zip(asked).map(|(a, b)| a * b).sum();
+            let slot = &mut best[*entry as usize];
+            *slot = slot.max(cosine);
+        }
+        let mut sorted: Vec<f32> = best.iter().copied().filter(|c| c.is_finite()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let room = (1.0 - median).max(f32::EPSILON);
+        best.into_iter().map(|cosine| ((cosine - median) / room).clamp(0.0, 1.0)).collect()
+    }
+}
+
+impl SemanticIndex {
+    /// Embeds the phrasings and answers, each given with its entry (below `entries`).
+    pub(crate) fn new(
+        embedder: &TextEmbedder,
+        phrasings: &[(u32, &str)],
+        answers: &[(u32, &str)],
+        entries: usize,
+    ) -> Result<Self, TextEmbeddingError> {
+        Ok(Self {
+            phrasings: Embedded::new(phrasings, |text| embedder.embed_query(text))?,
+            answers: Embedded::new(answers, |text| embedder.embed_passage(text))?,
+            embedder: embedder.clone(),
+            entries,
+        })
+    }
+
+    /// Per entry, the mean of its two normalised sides (see the module documentation).
+    pub(crate) fn entry_scores(&self, question: &str) -> Result<Vec<f32>, TextEmbeddingError> {
+        let asked = self.embedder.embed_query(question)?;
+        let by_phrasing = self.phrasings.entry_scores(&asked, self.entries);
+        let by_answer = self.answers.entry_scores(&asked, self.entries);
+        Ok(by_phrasing.into_iter().zip(by_answer).map(|(p, a)| (p + a) / 2.0).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(direction: &[(usize, f32)]) -> Vec<f32> {
+        let mut vector = vec![0.0; TEXT_EMBEDDING_DIM];
+        for &(at, value) in direction {
+            vector[at] = value;
+        }
+        let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+        vector.iter().map(|v| v / norm).collect()
+    }
+
+    #[test]
+    fn entries_are_scored_by_their_best_text_against_the_median_entry() {
+        // Entries 0..3 all lean on dimension 0 (e5's shared "everything is a bit alike"); entry
+        // 1 has a second text close to the question's own direction.
+        let texts = [
+            (0, unit(&[(0, 1.0), (1, 0.3)])),
+            (1, unit(&[(0, 1.0), (2, 0.3)])),
+            (1, unit(&[(0, 1.0), (3, 1.0)])),
+            (2, unit(&[(0, 1.0), (4, 0.3)])),
+        ];
+        let embedded = Embedded {
+            entry_of: texts.iter().map(|(entry, _)| *entry).collect(),
+            vectors: texts.iter().flat_map(|(_, vector)| vector.clone()).collect(),
+        };
+        let asked = unit(&[(0, 1.0), (3, 1.0)]);
+        let scores = embedded.entry_scores(&asked, 3);
+        assert!((scores[1] - 1.0).abs() < 1e-5, "a perfect match scores 1: {scores:?}");
+        assert_eq!(scores[0], 0.0, "the median entry scores 0: {scores:?}");
+        assert_eq!(scores[2], 0.0, "{scores:?}");
+    }
+}
