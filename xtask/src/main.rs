@@ -7,6 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod appliance;
+mod cross;
+mod deb;
+mod yocto;
+
 type Result<T = ()> = std::result::Result<T, String>;
 
 const APT_PACKAGES: &[&str] = &[
@@ -36,7 +41,13 @@ fn main() -> ExitCode {
         Some("demo") => setup().and_then(|()| demo(&args[1..])),
         Some("test") => setup().and_then(|()| test(&args[1..])),
         Some("vendor-js") => vendor_js(),
-        _ => Err("usage: cargo xtask <setup | demo [cuebox demo flags] | test [cargo test flags] | vendor-js>".into()),
+        Some("yocto-crates") => yocto::crates_command(&args[1..]),
+        Some("cross") => setup().and_then(|()| cross::command(&args[1..])),
+        Some("deb") => setup().and_then(|()| deb::command(&args[1..])),
+        Some("appliance") => setup().and_then(|()| appliance::check_only(&args[1..])),
+        _ => Err("usage: cargo xtask <setup | demo [cuebox demo flags] | test [cargo test flags] | vendor-js \
+                  | yocto-crates [--check] | cross [--no-test] | deb [--arch amd64|arm64] | appliance [check...]>"
+            .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,7 +202,8 @@ fn demo(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
-    run(cargo().args(["test", "--release", "--workspace"]).args(args))
+    run(cargo().args(["test", "--release", "--workspace"]).args(args))?;
+    appliance::check()
 }
 
 /// Refreshes the vendored MQTT.js browser bundle from npm.
