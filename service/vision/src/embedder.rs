@@ -7,6 +7,10 @@ use tract_onnx::prelude::*;
 
 use crate::{Crop, RgbView, VisionError};
 
+mod depthwise;
+
+pub(crate) use depthwise::replace_depthwise_convolutions;
+
 /// Side of the square model input.
 pub const INPUT_SIZE: usize = 224;
 /// Length of the pooled feature vector used as the embedding.
@@ -59,7 +63,10 @@ pub struct Inference {
 /// The image-embedding model, loaded and optimised once, shared cheaply across threads.
 #[derive(Clone)]
 pub struct Embedder {
+    /// Both heads, for [`Embedder::infer`].
     plan: Arc<TypedRunnableModel>,
+    /// The same optimised graph without the ImageNet classifier, which recognition never reads.
+    embedding_plan: Arc<TypedRunnableModel>,
     info: Arc<ModelInfo>,
 }
 
@@ -69,22 +76,28 @@ impl Embedder {
         let model_error = |message: String| VisionError::Model { path: path.to_owned(), message };
         let bytes = std::fs::read(path).map_err(|e| model_error(e.to_string()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let plan = tract_onnx::onnx()
+        let optimized = tract_onnx::onnx()
             .model_for_read(&mut bytes.as_slice())
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT_SIZE, INPUT_SIZE]).into()))
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .and_then(replace_depthwise_convolutions)
             .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
             .map_err(|e| model_error(format!("{e:#}")))?;
-        let outputs = plan.model().output_outlets().map_err(|e| model_error(e.to_string()))?;
-        if outputs.len() != 2 {
+        if optimized.outputs.len() != 2 {
             return Err(model_error(format!(
                 "expected 2 outputs (embedding, logits), found {}",
-                outputs.len()
+                optimized.outputs.len()
             )));
         }
+        let mut embedding_only = optimized.clone();
+        let plans = embedding_only
+            .select_output_outlets(&[optimized.outputs[0]])
+            .and_then(|()| Ok((optimized.into_runnable()?, embedding_only.into_runnable()?)))
+            .map_err(|e| model_error(format!("{e:#}")))?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let info = ModelInfo { name, sha256, load_ms: started.elapsed().as_secs_f64() * 1e3 };
-        let embedder = Self { plan, info: Arc::new(info) };
+        let embedder = Self { plan: plans.0, embedding_plan: plans.1, info: Arc::new(info) };
         let probe = vec![127u8; 32 * 32 * 3];
         let view = RgbView::new(32, 32, &probe)?;
         embedder.infer(view, view.full()).map_err(|e| model_error(format!("does not run: {e}")))?;
@@ -95,31 +108,45 @@ impl Embedder {
         &self.info
     }
 
+    /// The embedding and the ImageNet class scores of `crop`.
     pub fn infer(&self, view: RgbView<'_>, crop: Crop) -> Result<Inference, VisionError> {
-        let mut input = vec![0f32; 3 * INPUT_SIZE * INPUT_SIZE];
-        view.resample_normalized(crop, INPUT_SIZE, PIXEL_MEAN, PIXEL_SCALE, &mut input)?;
-        let tensor = Tensor::from_shape(&[1, 3, INPUT_SIZE, INPUT_SIZE], &input)
-            .map_err(|e| VisionError::Inference(e.to_string()))?;
-        let outputs =
-            self.plan.run(tvec!(tensor.into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
-        let read = |index: usize, expected: usize| -> Result<Vec<f32>, VisionError> {
-            let values: Vec<f32> = outputs[index]
-                .to_plain_array_view::<f32>()
-                .map_err(|e| VisionError::Inference(e.to_string()))?
-                .iter()
-                .copied()
-                .collect();
-            if values.len() != expected {
-                return Err(VisionError::Dimension { got: values.len(), expected });
-            }
-            Ok(values)
-        };
-        Ok(Inference { embedding: Embedding::from_raw(read(0, EMBEDDING_DIM)?)?, logits: read(1, LOGITS)? })
+        let outputs = run(&self.plan, view, crop)?;
+        Ok(Inference {
+            embedding: Embedding::from_raw(read(&outputs, 0, EMBEDDING_DIM)?)?,
+            logits: read(&outputs, 1, LOGITS)?,
+        })
     }
 
+    /// The embedding of `crop`, resampled to the model's square input.
     pub fn embed(&self, view: RgbView<'_>, crop: Crop) -> Result<Embedding, VisionError> {
-        Ok(self.infer(view, crop)?.embedding)
+        let outputs = run(&self.embedding_plan, view, crop)?;
+        Embedding::from_raw(read(&outputs, 0, EMBEDDING_DIM)?)
     }
+}
+
+fn run(plan: &Arc<TypedRunnableModel>, view: RgbView<'_>, crop: Crop) -> Result<TVec<TValue>, VisionError> {
+    let inference_error = |e: TractError| VisionError::Inference(format!("{e:#}"));
+    let mut input = Tensor::zero::<f32>(&[1, 3, INPUT_SIZE, INPUT_SIZE]).map_err(inference_error)?;
+    {
+        let mut values = input.try_as_plain_ram_mut().map_err(inference_error)?;
+        let values = values.as_slice_mut::<f32>().map_err(inference_error)?;
+        view.resample_normalized(crop, INPUT_SIZE, PIXEL_MEAN, PIXEL_SCALE, values)?;
+    }
+    plan.run(tvec!(input.into())).map_err(inference_error)
+}
+
+fn read(outputs: &[TValue], index: usize, expected: usize) -> Result<Vec<f32>, VisionError> {
+    let output = outputs.get(index).ok_or_else(|| VisionError::Inference(format!("the model has no output {index}")))?;
+    let values: Vec<f32> = output
+        .to_plain_array_view::<f32>()
+        .map_err(|e| VisionError::Inference(e.to_string()))?
+        .iter()
+        .copied()
+        .collect();
+    if values.len() != expected {
+        return Err(VisionError::Dimension { got: values.len(), expected });
+    }
+    Ok(values)
 }
 
 fn hex(bytes: &[u8]) -> String {

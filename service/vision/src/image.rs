@@ -51,17 +51,20 @@ impl<'a> RgbView<'a> {
         scale: f32,
         out: &mut [f32],
     ) -> Result<(), VisionError> {
-        self.resample(crop, size as u32, size as u32, out)?;
-        let inv = 1.0 / scale;
-        for v in out.iter_mut() {
-            *v = (*v - mean) * inv;
-        }
-        Ok(())
+        self.resample(crop, size as u32, size as u32, mean, 1.0 / scale, out)
     }
 
-    /// Bilinear resample of `crop` to `width`x`height`, planar (CHW), values 0..=255,
-    /// written into `out` (len 3*width*height).
-    fn resample(&self, crop: Crop, width: u32, height: u32, out: &mut [f32]) -> Result<(), VisionError> {
+    /// Bilinear resample of `crop` to `width`x`height`, planar (CHW), each value `v` in 0..=255
+    /// written as `(v - mean) * factor` into `out` (len 3*width*height).
+    fn resample(
+        &self,
+        crop: Crop,
+        width: u32,
+        height: u32,
+        mean: f32,
+        factor: f32,
+        out: &mut [f32],
+    ) -> Result<(), VisionError> {
         if crop.width == 0
             || crop.height == 0
             || crop.x.checked_add(crop.width).is_none_or(|r| r > self.width)
@@ -70,37 +73,49 @@ impl<'a> RgbView<'a> {
             return Err(VisionError::BadCrop { crop, width: self.width, height: self.height });
         }
         let (out_w, out_h) = (width as usize, height as usize);
-        debug_assert_eq!(out.len(), 3 * out_w * out_h);
         let plane = out_w * out_h;
+        if out.len() != 3 * plane {
+            return Err(VisionError::Dimension { got: out.len(), expected: 3 * plane });
+        }
         let sx = crop.width as f32 / out_w as f32;
         let sy = crop.height as f32 / out_h as f32;
         let max_x = (crop.width - 1) as f32;
         let max_y = (crop.height - 1) as f32;
+        // Offsets in the crop's row of the two pixels each output column blends, and the
+        // weight of the right one.
         let columns: Vec<(usize, usize, f32)> = (0..out_w)
             .map(|ox| {
                 let fx = ((ox as f32 + 0.5) * sx - 0.5).clamp(0.0, max_x);
                 let x0 = fx.floor() as usize;
                 let x1 = (x0 + 1).min(crop.width as usize - 1);
-                (crop.x as usize + x0, crop.x as usize + x1, fx - x0 as f32)
+                (3 * x0, 3 * x1, fx - x0 as f32)
             })
             .collect();
         let stride = self.width as usize * 3;
-        for oy in 0..out_h {
+        let span = 3 * crop.width as usize;
+        // The two source rows blended vertically first (contiguous, so vectorised), then each
+        // output column blends two pixels of that row.
+        let mut blended = vec![0f32; span];
+        let (red, rest) = out.split_at_mut(plane);
+        let (green, blue) = rest.split_at_mut(plane);
+        for (oy, ((red, green), blue)) in
+            red.chunks_exact_mut(out_w).zip(green.chunks_exact_mut(out_w)).zip(blue.chunks_exact_mut(out_w)).enumerate()
+        {
             let fy = ((oy as f32 + 0.5) * sy - 0.5).clamp(0.0, max_y);
             let y0 = fy.floor() as usize;
             let y1 = (y0 + 1).min(crop.height as usize - 1);
             let wy = fy - y0 as f32;
-            let row0 = &self.data[(crop.y as usize + y0) * stride..][..stride];
-            let row1 = &self.data[(crop.y as usize + y1) * stride..][..stride];
+            let start = 3 * crop.x as usize;
+            let row0 = &self.data[(crop.y as usize + y0) * stride + start..][..span];
+            let row1 = &self.data[(crop.y as usize + y1) * stride + start..][..span];
+            for i in 0..span {
+                let top = f32::from(row0[i]);
+                blended[i] = top + (f32::from(row1[i]) - top) * wy;
+            }
             for (ox, &(x0, x1, wx)) in columns.iter().enumerate() {
-                for c in 0..3 {
-                    let p00 = row0[x0 * 3 + c] as f32;
-                    let p01 = row0[x1 * 3 + c] as f32;
-                    let p10 = row1[x0 * 3 + c] as f32;
-                    let p11 = row1[x1 * 3 + c] as f32;
-                    let top = p00 + (p01 - p00) * wx;
-                    let bottom = p10 + (p11 - p10) * wx;
-                    out[c * plane + oy * out_w + ox] = top + (bottom - top) * wy;
+                let (Some(left), Some(right)) = (blended.get(x0..x0 + 3), blended.get(x1..x1 + 3)) else { continue };
+                for (c, plane_row) in [&mut *red, &mut *green, &mut *blue].into_iter().enumerate() {
+                    plane_row[ox] = (left[c] + (right[c] - left[c]) * wx - mean) * factor;
                 }
             }
         }
@@ -109,13 +124,31 @@ impl<'a> RgbView<'a> {
 }
 
 impl RgbView<'_> {
+    /// A copy of the pixels inside `crop`.
+    pub fn cropped(&self, crop: Crop) -> Result<RgbImage, VisionError> {
+        if crop.width == 0
+            || crop.height == 0
+            || crop.x.checked_add(crop.width).is_none_or(|r| r > self.width)
+            || crop.y.checked_add(crop.height).is_none_or(|b| b > self.height)
+        {
+            return Err(VisionError::BadCrop { crop, width: self.width, height: self.height });
+        }
+        let stride = 3 * self.width as usize;
+        let (start, span) = (3 * crop.x as usize, 3 * crop.width as usize);
+        let data = (crop.y..crop.y + crop.height)
+            .flat_map(|row| &self.data[row as usize * stride + start..][..span])
+            .copied()
+            .collect();
+        Ok(RgbImage { width: crop.width, height: crop.height, data })
+    }
+
     /// `crop` scaled down so that its longer side is at most `max_side`, as a JPEG.
     pub fn jpeg(&self, crop: Crop, max_side: u32, quality: u8) -> Result<Vec<u8>, VisionError> {
         let scale = (max_side as f32 / crop.width.max(crop.height) as f32).min(1.0);
         let width = ((crop.width as f32 * scale).round() as u32).max(1);
         let height = ((crop.height as f32 * scale).round() as u32).max(1);
         let mut planar = vec![0f32; 3 * width as usize * height as usize];
-        self.resample(crop, width, height, &mut planar)?;
+        self.resample(crop, width, height, 0.0, 1.0, &mut planar)?;
         let plane = width as usize * height as usize;
         let mut packed = Vec::with_capacity(3 * plane);
         for i in 0..plane {
@@ -227,6 +260,16 @@ mod tests {
         let left = back.data[3 * (16 * 64 + 2)];
         let right = back.data[3 * (16 * 64 + 61)];
         assert!(left < 30 && right > 220, "the gradient survives: {left} .. {right}");
+    }
+
+    #[test]
+    fn cropped_copies_exactly_the_pixels_inside() {
+        let data: Vec<u8> = (0..4 * 3 * 3).map(|v| v as u8).collect();
+        let view = RgbView::new(4, 3, &data).unwrap();
+        let piece = view.cropped(Crop { x: 1, y: 1, width: 2, height: 2 }).unwrap();
+        assert_eq!((piece.width, piece.height), (2, 2));
+        assert_eq!(piece.data, [15, 16, 17, 18, 19, 20, 27, 28, 29, 30, 31, 32]);
+        assert!(view.cropped(Crop { x: 3, y: 0, width: 2, height: 1 }).is_err());
     }
 
     #[test]

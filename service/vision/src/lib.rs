@@ -2,18 +2,24 @@
 //! matching against enrolled references, and the tracker that turns per-frame decisions into a
 //! stable "product in view" state. Knows nothing of GStreamer, tokio or MQTT.
 
+mod barcode;
 mod embedder;
 mod error;
+mod finder;
 mod gallery;
 mod image;
 mod palm;
+mod scene;
 mod tracker;
 
+pub use barcode::{Barcode, BarcodeReader};
 pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo};
 pub use error::VisionError;
+pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, load_image, decode_image};
 pub use palm::{
     BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
 };
+pub use scene::SceneSignature;
 pub use tracker::{Tracker, TrackerConfig, TrackerEvent};

@@ -71,6 +71,11 @@ impl Tracker {
         Some(TrackerEvent { sku: done.sku, confidence, since: done.since })
     }
 
+    /// New enter and exit times, from the next frame on.
+    pub fn set_config(&mut self, config: TrackerConfig) {
+        self.config = config;
+    }
+
     /// Forgets the product on air (e.g. the camera is gone); returns the change if there was one.
     pub fn reset(&mut self, at: Instant) -> Option<TrackerEvent> {
         self.pending = None;

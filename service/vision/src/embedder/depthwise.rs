@@ -1,0 +1,447 @@
+//! Depthwise convolution (one filter per channel) for the mobile CNNs Cuebox runs, replacing
+//! tract's own at load time. tract 0.23 vectorises a depthwise row only at stride 1 and along
+//! rows of at least 8 points, so EfficientNet-Lite0's four stride-2 layers ran scalar (~70% of
+//! its depthwise time) and its 14x14 and 7x7 layers mostly scalar. Here every channel is copied
+//! once into a zero-padded plane, split into its column phases when the stride is 2, and a tile
+//! of output rows by 8 or 16 points accumulates tap by tap, so every load is contiguous at any
+//! stride and size. The ReLU6 that follows each depthwise convolution is fused in.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
+use tract_onnx::tract_core::ops::cnn::PaddingSpec;
+use tract_onnx::tract_core::ops::cnn::conv::Conv;
+use tract_onnx::tract_core::ops::math::{Max, Min};
+
+/// Output points along a row in one accumulator.
+const LANES: usize = 8;
+/// Output rows computed together: independent accumulators keep the adders busy.
+const ROWS: usize = 4;
+
+/// Replaces every float depthwise convolution of `model` (a decluttered typed model in CHW or
+/// NCHW with N = 1) by [`DepthwiseConv`], folding a following `max(x, low)` then `min(x, high)`
+/// into it. Other nodes are left alone.
+pub fn replace_depthwise_convolutions(mut model: TypedModel) -> TractResult<TypedModel> {
+    for id in model.eval_order()? {
+        let Some(op) = depthwise_for(&model, id)? else { continue };
+        let node = model.node(id);
+        let mut tail = OutletId::new(id, 0);
+        let mut op = op;
+        if let Some((low, high, clamped)) = following_clamp(&model, id) {
+            op.clamp = Some((low, high));
+            tail = clamped;
+        }
+        let mut patch = TypedModelPatch::new("cuebox depthwise convolution");
+        let input = patch.tap_model(&model, node.inputs[0])?;
+        let output = patch.wire_node(&node.name, op, &[input])?[0];
+        patch.shunt_outside(&model, tail, output)?;
+        patch.apply(&mut model)?;
+    }
+    Ok(model)
+}
+
+/// The replacement for node `id`, when it is a depthwise convolution this op can run.
+fn depthwise_for(model: &TypedModel, id: usize) -> TractResult<Option<DepthwiseConv>> {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let input_fact = model.outlet_fact(node.inputs[0])?;
+    let (Some(input_shape), Some(output_shape)) =
+        (input_fact.shape.as_concrete(), node.outputs[0].fact.shape.as_concrete())
+    else {
+        return Ok(None);
+    };
+    let input = conv.pool_spec.data_format.shape(input_shape.to_vec())?;
+    let output = conv.pool_spec.data_format.shape(output_shape.to_vec())?;
+    let channels = *input.c();
+    let kernel_shape = &conv.pool_spec.kernel_shape;
+    let eligible = conv.group == channels
+        && conv.output_channels() == channels
+        && conv.q_params.is_none()
+        && input_fact.datum_type == f32::datum_type()
+        && !input.fmt.c_is_last()
+        && input.hw_rank() == 2
+        && input.n().is_none_or(|&n| n == 1)
+        && conv.pool_spec.dilations().iter().all(|&d| d == 1)
+        && conv.pool_spec.strides().iter().all(|&s| s == 1 || s == 2);
+    if !eligible {
+        return Ok(None);
+    }
+    let pad_before = match &conv.pool_spec.padding {
+        PaddingSpec::Explicit(before, _) => [before[0], before[1]],
+        PaddingSpec::Valid => [0, 0],
+        _ => return Ok(None),
+    };
+    let (Some(kernel), Some(bias)) =
+        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
+    else {
+        return Ok(None);
+    };
+    let weights = kernel.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let bias = bias.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let bias = match bias.len() {
+        1 => vec![bias[0]; channels],
+        n if n == channels => bias,
+        _ => return Ok(None),
+    };
+    let strides = conv.pool_spec.strides();
+    let geometry = Geometry {
+        channels,
+        input: [input.hw_dims()[0], input.hw_dims()[1]],
+        output: [output.hw_dims()[0], output.hw_dims()[1]],
+        kernel: [kernel_shape[0], kernel_shape[1]],
+        strides: [strides[0], strides[1]],
+        pad_before,
+    };
+    if weights.len() != channels * geometry.kernel[0] * geometry.kernel[1] || geometry.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(DepthwiseConv {
+        geometry,
+        output_shape: output_shape.into(),
+        weights: weights.into(),
+        bias: bias.into(),
+        clamp: None,
+    }))
+}
+
+/// `(low, high, outlet of the min)` when the only consumer of node `id` is `max(x, low)` and the
+/// only consumer of that is `min(x, high)`, with scalar constants.
+fn following_clamp(model: &TypedModel, id: usize) -> Option<(f32, f32, OutletId)> {
+    let max = model.single_succ(id).ok().flatten()?;
+    let low = scalar_operand::<Max>(model, max, OutletId::new(id, 0))?;
+    let min = model.single_succ(max.id).ok().flatten()?;
+    let high = scalar_operand::<Min>(model, min, OutletId::new(max.id, 0))?;
+    Some((low, high, OutletId::new(min.id, 0)))
+}
+
+/// The scalar constant that a binary `M` node combines with `wire`.
+fn scalar_operand<M: BinMiniOp>(model: &TypedModel, node: &TypedNode, wire: OutletId) -> Option<f32> {
+    let op = node.op_as::<TypedBinOp>()?;
+    let [a, b] = node.inputs[..] else { return None };
+    if !op.0.is::<M>() || node.outputs[0].fact.shape != model.outlet_fact(wire).ok()?.shape {
+        return None;
+    }
+    let other = if a == wire { b } else if b == wire { a } else { return None };
+    let konst = model.outlet_fact(other).ok()?.konst.clone()?;
+    let values = konst.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
+    match values[..] {
+        [value] => Some(value),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Geometry {
+    channels: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pad_before: [usize; 2],
+}
+
+impl Geometry {
+    /// Rows of the padded plane: every row a tile of `ROWS` output rows reads, and every input row.
+    fn padded_rows(&self) -> usize {
+        let read = (self.output[0].next_multiple_of(ROWS) - 1) * self.strides[0] + self.kernel[0];
+        read.max(self.pad_before[0] + self.input[0])
+    }
+
+    /// Columns of each column phase of the padded plane: every column the widest tile reads,
+    /// and the whole input row.
+    fn phase_width(&self) -> usize {
+        let read = self.output[1].next_multiple_of(2 * LANES) + (self.kernel[1] - 1) / self.strides[1];
+        read.max((self.pad_before[1] + self.input[1]).div_ceil(self.strides[1]))
+    }
+
+    fn is_empty(&self) -> bool {
+        [self.channels, self.input[0], self.input[1], self.output[0], self.output[1], self.kernel[0], self.kernel[1]]
+            .contains(&0)
+    }
+}
+
+/// Depthwise convolution of a CHW (or 1CHW) float tensor, with an optional fused clamp.
+#[derive(Clone, Debug)]
+pub struct DepthwiseConv {
+    geometry: Geometry,
+    output_shape: TVec<usize>,
+    /// `[channel][kernel row][kernel column]`.
+    weights: Arc<[f32]>,
+    bias: Arc<[f32]>,
+    clamp: Option<(f32, f32)>,
+}
+
+impl PartialEq for DepthwiseConv {
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let clamp_bits = |clamp: Option<(f32, f32)>| clamp.map(|(low, high)| (low.to_bits(), high.to_bits()));
+        self.geometry == other.geometry
+            && self.output_shape == other.output_shape
+            && bits(&self.weights) == bits(&other.weights)
+            && bits(&self.bias) == bits(&other.bias)
+            && clamp_bits(self.clamp) == clamp_bits(other.clamp)
+    }
+}
+
+// Floats are compared by their bits, which is an equivalence.
+impl Eq for DepthwiseConv {}
+
+impl Op for DepthwiseConv {
+    fn name(&self) -> StaticName {
+        "CueboxDepthwiseConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geometry;
+        Ok(vec![format!(
+            "kernel {:?} strides {:?} pad before {:?} clamp {:?}",
+            g.kernel, g.strides, g.pad_before, self.clamp
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv {
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let [input] = &inputs[..] else { bail!("CueboxDepthwiseConv takes one input") };
+        let input = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let g = &self.geometry;
+        ensure!(
+            input.len() == g.channels * g.input[0] * g.input[1],
+            "CueboxDepthwiseConv input has {} values, expected {}",
+            input.len(),
+            g.channels * g.input[0] * g.input[1]
+        );
+        let mut output = Tensor::zero::<f32>(&self.output_shape)?;
+        self.run(input, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+        Ok(tvec!(output.into_tvalue()))
+    }
+
+    op_out_of_plan!();
+}
+
+impl TypedOp for DepthwiseConv {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(&*self.output_shape)))
+    }
+
+    as_op!();
+}
+
+impl DepthwiseConv {
+    fn run(&self, input: &[f32], output: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX and FMA.
+            unsafe { run_avx_fma(self, input, output) };
+            return;
+        }
+        run::<{ cfg!(target_arch = "aarch64") }>(self, input, output)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma")]
+fn run_avx_fma(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
+    run::<true>(op, input, output)
+}
+
+/// `FUSED`: multiply-adds in one rounding, where the CPU has the instruction (a software
+/// fused multiply-add would be far slower than the two operations).
+#[inline(always)]
+fn run<const FUSED: bool>(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
+    let g = &op.geometry;
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.strides;
+    let width = g.phase_width();
+    let phase_size = g.padded_rows() * width;
+    let (top, left) = (g.pad_before[0], g.pad_before[1]);
+    // Every channel fills the same interior of `padded`; its borders stay zero.
+    let mut padded = vec![0f32; sw * phase_size];
+    let tap_offsets: Vec<usize> =
+        (0..kh).flat_map(|ky| (0..kw).map(move |kx| (kx % sw) * phase_size + ky * width + kx / sw)).collect();
+    for (channel, plane) in input.chunks_exact(ih * iw).enumerate() {
+        for (y, line) in plane.chunks_exact(iw).enumerate() {
+            let row = (top + y) * width;
+            if sw == 1 {
+                padded[row + left..][..iw].copy_from_slice(line);
+                continue;
+            }
+            // Padded column `left + x` lands in phase `(left + x) % 2`, at `(left + x) / 2`.
+            let (phase_zero, phase_one) = padded.split_at_mut(phase_size);
+            let (even_phase, odd_phase) = if left % 2 == 0 { (phase_zero, phase_one) } else { (phase_one, phase_zero) };
+            let even = &mut even_phase[row + left / 2..][..iw.div_ceil(2)];
+            let odd = &mut odd_phase[row + left.div_ceil(2)..][..iw / 2];
+            for ((even, odd), pair) in even.iter_mut().zip(odd.iter_mut()).zip(line.chunks_exact(2)) {
+                *even = pair[0];
+                *odd = pair[1];
+            }
+            if let (Some(last), Some(&value)) = (even.last_mut(), line.last())
+                && iw % 2 == 1
+            {
+                *last = value;
+            }
+        }
+        let tile = Tile {
+            padded: &padded,
+            tap_offsets: &tap_offsets,
+            taps: &op.weights[channel * kh * kw..][..kh * kw],
+            bias: op.bias[channel],
+            row_step: sh * width,
+            clamp: op.clamp,
+        };
+        let out = &mut output[channel * oh * ow..];
+        if ow > LANES {
+            tile.run::<{ 2 * LANES }, FUSED>(out, oh, ow);
+        } else {
+            tile.run::<LANES, FUSED>(out, oh, ow);
+        }
+    }
+}
+
+/// One channel's padded plane and filter.
+struct Tile<'a> {
+    padded: &'a [f32],
+    tap_offsets: &'a [usize],
+    taps: &'a [f32],
+    bias: f32,
+    /// Distance in `padded` between the inputs of two consecutive output rows.
+    row_step: usize,
+    clamp: Option<(f32, f32)>,
+}
+
+impl Tile<'_> {
+    /// Writes the channel's `oh`x`ow` plane at the start of `out` (which may run on into the
+    /// planes of the next channels), `W` points of `ROWS` rows at a time.
+    #[inline(always)]
+    fn run<const W: usize, const FUSED: bool>(&self, out: &mut [f32], oh: usize, ow: usize) {
+        let step = self.row_step;
+        for first_row in (0..oh).step_by(ROWS) {
+            // The last chunk of a row is stored whole, spilling into the start of the next row,
+            // which is written afterwards: chunks go right to left, rows and channels in order.
+            for start in (0..ow).step_by(W).rev() {
+                let base = first_row * step + start;
+                let mut acc = [[self.bias; W]; ROWS];
+                for (&offset, &k) in self.tap_offsets.iter().zip(self.taps) {
+                    let at = base + offset;
+                    let Some(window) = self.padded.get(at..at + (ROWS - 1) * step + W) else { continue };
+                    let sources: [&[f32; W]; ROWS] = std::array::from_fn(|r| {
+                        <&[f32; W]>::try_from(&window[r * step..r * step + W]).unwrap_or(&[0.0; W])
+                    });
+                    accumulate::<W, FUSED>(&mut acc, k, &sources);
+                }
+                let count = W.min(ow - start);
+                for (r, acc) in acc.iter_mut().enumerate().take(oh - first_row) {
+                    if let Some((low, high)) = self.clamp {
+                        for value in acc.iter_mut() {
+                            *value = value.max(low).min(high);
+                        }
+                    }
+                    let position = (first_row + r) * ow + start;
+                    match out.get_mut(position..position + W).map(<&mut [f32; W]>::try_from) {
+                        Some(Ok(whole)) => *whole = *acc,
+                        _ => out[position..position + count].copy_from_slice(&acc[..count]),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Indexed loops over fixed-size arrays: LLVM turns these into vector instructions, where it
+/// leaves the same loop written with zipped iterators scalar.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn accumulate<const W: usize, const FUSED: bool>(acc: &mut [[f32; W]; ROWS], k: f32, sources: &[&[f32; W]; ROWS]) {
+    for r in 0..ROWS {
+        for lane in 0..W {
+            acc[r][lane] = if FUSED { k.mul_add(sources[r][lane], acc[r][lane]) } else { acc[r][lane] + k * sources[r][lane] };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::ops::cnn::{KernelFormat, PoolSpec};
+    use tract_onnx::tract_core::ops::nn::DataFormat;
+
+    /// A CHW model: depthwise convolution, then optionally ReLU6 as max/min with constants.
+    fn model(channels: usize, size: [usize; 2], kernel: usize, stride: usize, pads: [usize; 4], relu6: bool) -> TypedModel {
+        let mut model = TypedModel::default();
+        let input = model.add_source("input", f32::fact([channels, size[0], size[1]])).unwrap();
+        let weights: Vec<f32> = (0..channels * kernel * kernel).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let bias: Vec<f32> = (0..channels).map(|c| c as f32 / 5.0 - 1.0).collect();
+        let weights = model
+            .add_const("weights", Tensor::from_shape(&[channels, 1, kernel, kernel], &weights).unwrap())
+            .unwrap();
+        let bias = model.add_const("bias", Tensor::from_shape(&[channels], &bias).unwrap()).unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::CHW,
+                kernel_shape: tvec!(kernel, kernel),
+                padding: PaddingSpec::Explicit(tvec!(pads[0], pads[1]), tvec!(pads[2], pads[3])),
+                dilations: None,
+                strides: Some(tvec!(stride, stride)),
+                input_channels: channels,
+                output_channels: channels,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: channels,
+            q_params: None,
+        };
+        let mut wire = model.wire_node("conv", conv, &[input, weights, bias]).unwrap()[0];
+        if relu6 {
+            let zero = model.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
+            let six = model.add_const("six", tensor3(&[[[6f32]]])).unwrap();
+            wire = model.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[wire, zero]).unwrap()[0];
+            wire = model.wire_node("min", tract_onnx::tract_core::ops::math::min(), &[wire, six]).unwrap()[0];
+        }
+        model.select_output_outlets(&[wire]).unwrap();
+        model.into_decluttered().unwrap()
+    }
+
+    fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
+        let outputs = model.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(input.clone().into())).unwrap();
+        outputs[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+    }
+
+    #[test]
+    fn agrees_with_tract_at_every_stride_size_and_padding() {
+        for (channels, size, kernel, stride, pads, relu6) in [
+            (3, [7, 7], 5, 1, [2, 2, 2, 2], true),
+            (5, [14, 14], 3, 1, [1, 1, 1, 1], false),
+            (2, [112, 112], 3, 2, [0, 0, 1, 1], true),
+            (4, [56, 56], 5, 2, [1, 1, 2, 2], true),
+            (3, [14, 13], 5, 2, [1, 2, 2, 1], false),
+            (2, [9, 30], 1, 1, [0, 0, 0, 0], false),
+            (17, [28, 28], 3, 1, [1, 1, 1, 1], true),
+        ] {
+            let reference = model(channels, size, kernel, stride, pads, relu6);
+            let replaced = replace_depthwise_convolutions(reference.clone()).unwrap();
+            let ops: Vec<String> = replaced.nodes().iter().map(|n| n.op().name().to_string()).collect();
+            assert!(ops.contains(&"CueboxDepthwiseConv".to_string()), "{ops:?}");
+            assert_eq!(ops.iter().any(|op| op == "Max" || op == "Min"), false, "the clamp is fused: {ops:?}");
+            let values: Vec<f32> = (0..channels * size[0] * size[1]).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 9.0).collect();
+            let input = Tensor::from_shape(&[channels, size[0], size[1]], &values).unwrap();
+            let (expected, ours) = (run(reference, &input), run(replaced, &input));
+            assert_eq!(expected.len(), ours.len());
+            let worst = expected.iter().zip(&ours).map(|(a, b)| (a - b).abs() / (1.0 + a.abs())).fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{channels}x{size:?} kernel {kernel} stride {stride} pads {pads:?}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn a_clamp_with_another_consumer_is_not_fused() {
+        let mut reference = model(2, [8, 8], 3, 1, [1, 1, 1, 1], false);
+        let conv_output = reference.outputs[0];
+        let zero = reference.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
+        let max = reference.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[conv_output, zero]).unwrap()[0];
+        reference.select_output_outlets(&[conv_output, max]).unwrap();
+        let replaced = replace_depthwise_convolutions(reference).unwrap();
+        assert!(replaced.nodes().iter().any(|n| n.op().name() == "Max"));
+    }
+}
