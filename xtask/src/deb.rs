@@ -133,6 +133,7 @@ pub fn build(binary: &Path, arch: &str) -> Result<PathBuf> {
     copy(&systemd.join("cuebox-firstboot.service"), &units.join("cuebox-firstboot.service"), 0o644)?;
     copy(&systemd.join("mosquitto.service.d/cuebox.conf"), &units.join("mosquitto.service.d/cuebox.conf"), 0o644)?;
     copy(&systemd.join("cuebox.sysusers"), &pkg.join("usr/lib/sysusers.d/cuebox.conf"), 0o644)?;
+    copy(&systemd.join("cuebox-panel.rules"), &pkg.join("usr/lib/udev/rules.d/70-cuebox-panel.rules"), 0o644)?;
     copy(&systemd.join("cuebox.toml"), &pkg.join("etc/cuebox/cuebox.toml"), 0o644)?;
     copy(&systemd.join("mosquitto/cuebox.conf"), &pkg.join("etc/cuebox/mosquitto.conf"), 0o644)?;
     copy(&systemd.join("mosquitto/cuebox.acl"), &pkg.join("etc/cuebox/mosquitto.acl"), 0o644)?;
@@ -241,6 +242,7 @@ pub fn verify(deb: &Path, arch: &str) -> Result {
         ("/usr/lib/systemd/system/cuebox-firstboot.service", "-rw-r--r-- root/root"),
         ("/usr/lib/systemd/system/mosquitto.service.d/cuebox.conf", "-rw-r--r-- root/root"),
         ("/usr/lib/sysusers.d/cuebox.conf", "-rw-r--r-- root/root"),
+        ("/usr/lib/udev/rules.d/70-cuebox-panel.rules", "-rw-r--r-- root/root"),
         ("/usr/share/cuebox/demo/catalog.yaml", "-rw-r--r-- root/root"),
         ("/usr/share/doc/cuebox/copyright", "-rw-r--r-- root/root"),
     ];

@@ -55,6 +55,10 @@ impl Model {
 /// What an import did, for the operator.
 pub struct ImportReport {
     pub outcome: ImportOutcome,
+    /// The reference photos of the file (each enrolled as several references).
+    pub photos: usize,
+    /// Compliance and completeness findings, located in the file: reported, not blocking.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ImportReport {
@@ -63,8 +67,8 @@ impl fmt::Display for ImportReport {
             ImportOutcome::Unchanged(h) => write!(f, "catalog unchanged ({} products, generation {})", h.products, h.generation),
             ImportOutcome::Imported(h) => write!(
                 f,
-                "imported {} products with {} reference photos (generation {})",
-                h.products, h.references, h.generation
+                "imported {} products with {} reference photos ({} references, generation {})",
+                h.products, self.photos, h.references, h.generation
             ),
         }
     }
@@ -105,24 +109,25 @@ pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model)
     if !problems.is_empty() {
         return Err(BadInput(problems).into());
     }
+    let warnings: Vec<String> = cuebox_catalog::lint_parsed(&parsed, |_| true).iter().map(|f| format!("{shown}:{f}")).collect();
     let digest = import_digest(&text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
     if let Some(header) = store.header()?
         && header.digest == digest
     {
-        return Ok(ImportReport { outcome: ImportOutcome::Unchanged(header) });
+        return Ok(ImportReport { outcome: ImportOutcome::Unchanged(header), photos: parsed.images.len(), warnings });
     }
     let embedder = model.get()?;
     let mut references = Vec::new();
     for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
         let Some(decoded) = decoded else { continue };
         let view = decoded.view()?;
-        references.push(
-            crate::recognition::reference(embedder, &image.sku, view, view.full(), image.path.clone())
+        references.extend(
+            crate::recognition::references(embedder, &image.sku, view, view.full(), image.path.clone())
                 .with_context(|| format!("embedding {}", image.path))?,
         );
     }
     let outcome = store.import(&parsed.catalog, &references, &digest, &shown)?;
-    Ok(ImportReport { outcome })
+    Ok(ImportReport { outcome, photos: parsed.images.len(), warnings })
 }
 
 pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
@@ -130,6 +135,7 @@ pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
     let locale = header.as_ref().map(|h| h.default_locale.clone()).unwrap_or_default();
     let references = store.references()?;
     let count = |sku: &str| references.iter().filter(|r| r.sku == sku).count();
+    let photos = |sku: &str| references.iter().filter(|r| r.sku == sku && !r.thumbnail.is_empty()).count();
     let products = store.products()?;
     if json_output {
         let items: Vec<_> = products
@@ -138,7 +144,7 @@ pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
                 json!({
                     "sku": p.sku, "name": p.name.0, "price": p.price, "promo": p.promo.as_ref().map(|t| &t.0),
                     "tags": p.tags, "barcodes": p.barcodes, "images": p.images,
-                    "cue_cards": p.script.len(), "faq": p.faq.len(), "references": count(&p.sku),
+                    "cue_cards": p.script.len(), "faq": p.faq.len(), "photos": photos(&p.sku), "references": count(&p.sku),
                 })
             })
             .collect();
@@ -147,7 +153,7 @@ pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
         for p in &products {
             let name = p.name.first(&locale, &locale).unwrap_or("");
             let price = p.price.as_ref().map(|pr| crate::messages::display_price(&pr.amount, &pr.currency)).unwrap_or_default();
-            println!("{}\t{name}\t{price}\t{} cue cards\t{} references", p.sku, p.script.len(), count(&p.sku));
+            println!("{}\t{name}\t{price}\t{} cue cards\t{} photos", p.sku, p.script.len(), photos(&p.sku));
         }
     }
     Ok(())
@@ -181,13 +187,13 @@ pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model
     let mut references = Vec::new();
     for (path, image) in images.iter().zip(&decoded) {
         let view = image.view()?;
-        references.push(crate::recognition::reference(embedder, sku, view, view.full(), path.display().to_string())?);
+        references.extend(crate::recognition::references(embedder, sku, view, view.full(), path.display().to_string())?);
     }
     Ok(store.enroll(sku, &references, replace)?)
 }
 
-pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, rule: cuebox_vision::DecisionRule, json_output: bool) -> anyhow::Result<()> {
-    let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, rule)?;
+pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, tuning: crate::recognition::Tuning, json_output: bool) -> anyhow::Result<()> {
+    let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
     let mut problems = Vec::new();
     for path in images {
         let image = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {
@@ -211,4 +217,56 @@ pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, rule: cuebox_
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(BadInput(problems).into()) }
+}
+
+/// `cuebox catalog lint`: one finding per line on stdout, a count on stderr; bad input (exit 2)
+/// when there is an error.
+pub fn lint(file: &Path) -> anyhow::Result<()> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let findings = cuebox_catalog::lint_source(&text, |image| base.join(image).exists());
+    for finding in &findings {
+        println!("{shown}:{finding}");
+    }
+    let errors = findings.iter().filter(|f| f.severity == cuebox_catalog::Severity::Error).count();
+    eprintln!("{errors} errors, {} warnings", findings.len() - errors);
+    if errors > 0 { Err(BadInput(vec![format!("{shown}: {errors} errors")]).into()) } else { Ok(()) }
+}
+
+/// `cuebox catalog generate`: the catalog with generated cue cards on stdout, the report on stderr.
+pub fn generate(file: &Path, cards: usize, variants: usize) -> anyhow::Result<()> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let parsed = parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
+    let (catalog, report) = cuebox_catalog::generate_cards(&parsed.catalog, cards, variants);
+    print!("{}", cuebox_catalog::to_yaml(&catalog));
+    eprint!("{report}");
+    Ok(())
+}
+
+/// `cuebox ask`: the answers to a viewer question, best first (CONTRACT §5).
+pub fn ask(store: &Store, question: &str, sku: Option<&str>, semantic: Option<&Path>, min_score: Option<f32>, json_output: bool) -> anyhow::Result<()> {
+    let header = store.header()?.context("no catalog has been imported into this store")?;
+    let text_model = semantic.map(cuebox_catalog::TextEmbedder::load).transpose()?;
+    let index = cuebox_catalog::FaqIndex::build(&store.studio_faq()?, &store.products()?, &header.default_locale, text_model.as_ref())?;
+    let index = match min_score {
+        Some(m) => index.with_min_score(m),
+        None => index,
+    };
+    let answers = index.ask(question, sku, 3)?;
+    if json_output {
+        let answers: Vec<_> = answers
+            .iter()
+            .map(|a| json!({"faq_id": a.faq_id, "sku": a.sku, "answer": a.answer, "score": (f64::from(a.score) * 1000.0).round() / 1000.0}))
+            .collect();
+        println!("{}", json!({"question": question, "answers": answers}));
+    } else if answers.is_empty() {
+        println!("no answer in the FAQ");
+    } else {
+        for a in &answers {
+            println!("{:.3}  {}  {}", a.score, a.faq_id, a.answer);
+        }
+    }
+    Ok(())
 }

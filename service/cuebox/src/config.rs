@@ -38,11 +38,26 @@ pub struct CaptureSection {
     pub height: u32,
     pub fps: u32,
     pub stall_timeout_ms: u64,
+    /// How v4l2:// sources are read: "gstreamer" or "v4l" (the device directly).
+    pub backend: String,
+    /// How long the camera may be lost before the product on air goes back to none.
+    pub lost_grace_ms: u64,
+    /// The longest wait between attempts to bring a failed source back.
+    pub retry_max_ms: u64,
 }
 
 impl Default for CaptureSection {
     fn default() -> Self {
-        Self { source: None, width: 640, height: 480, fps: 30, stall_timeout_ms: 5000 }
+        Self {
+            source: None,
+            width: 640,
+            height: 480,
+            fps: 30,
+            stall_timeout_ms: 5000,
+            backend: "gstreamer".into(),
+            lost_grace_ms: 1000,
+            retry_max_ms: 3000,
+        }
     }
 }
 
@@ -56,11 +71,25 @@ pub struct VisionSection {
     pub min_margin: f32,
     pub enter_ms: u64,
     pub exit_ms: u64,
+    /// Barcode/QR reads per second (0: off).
+    pub barcode_rate: f64,
+    /// Below this change of the scene (mean luma levels of a 32x24 grid) a frame is not
+    /// recognized again (0: recognize every frame).
+    pub still_threshold: f32,
 }
 
 impl Default for VisionSection {
     fn default() -> Self {
-        Self { model: None, rate: 10.0, min_score: 0.55, min_margin: 0.05, enter_ms: 300, exit_ms: 1500 }
+        Self {
+            model: None,
+            rate: 10.0,
+            min_score: cuebox_vision::RECOMMENDED_RULE.min_score,
+            min_margin: cuebox_vision::RECOMMENDED_RULE.min_margin,
+            enter_ms: 300,
+            exit_ms: 1500,
+            barcode_rate: 2.0,
+            still_threshold: 2.0,
+        }
     }
 }
 
@@ -145,6 +174,63 @@ impl Default for WebSection {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaqSection {
+    /// Semantic retrieval with the multilingual text model (about 290 MB of memory).
+    pub semantic: bool,
+    /// Overrides the calibrated "no answer" threshold.
+    pub min_score: Option<f32>,
+    pub window_s: u64,
+    pub rate: f64,
+    pub demand_window_s: u64,
+    pub demand_min: usize,
+}
+
+impl Default for FaqSection {
+    fn default() -> Self {
+        Self { semantic: true, min_score: None, window_s: 60, rate: 20.0, demand_window_s: 300, demand_min: 5 }
+    }
+}
+
+/// The box's own button, lights and status screen (all optional).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HardwareSection {
+    /// Off: the parts below are left alone (kept in the file for later).
+    pub enabled: bool,
+    /// The GPIO character device of the lines below, e.g. "/dev/gpiochip0".
+    pub gpio_chip: Option<PathBuf>,
+    /// The "next cue" button: short press next cue, long press pin/unpin the product.
+    pub button_line: Option<u32>,
+    /// Whether the button pulls its line low when pressed (a button to ground with a pull-up).
+    pub button_active_low: bool,
+    pub status_led_line: Option<u32>,
+    /// The on-air light: lit while a product card is shown.
+    pub tally_line: Option<u32>,
+    /// Whether the LED and tally light up when their line is low.
+    pub lights_active_low: bool,
+    /// The I2C bus of an SSD1306 status screen, e.g. "/dev/i2c-1".
+    pub i2c_bus: Option<PathBuf>,
+    pub screen_address: u8,
+}
+
+impl Default for HardwareSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            gpio_chip: None,
+            button_line: None,
+            button_active_low: true,
+            status_led_line: None,
+            tally_line: None,
+            lights_active_low: false,
+            i2c_bus: None,
+            screen_address: 0x3C,
+        }
+    }
+}
+
 /// The raw sections, as written.
 #[derive(Clone, Debug, Default)]
 pub struct RawConfig {
@@ -154,9 +240,11 @@ pub struct RawConfig {
     pub store: StoreSection,
     pub mqtt: MqttSection,
     pub web: WebSection,
+    pub faq: FaqSection,
+    pub hardware: HardwareSection,
 }
 
-const SECTIONS: [&str; 6] = ["device", "capture", "vision", "store", "mqtt", "web"];
+const SECTIONS: [&str; 8] = ["device", "capture", "vision", "store", "mqtt", "web", "faq", "hardware"];
 
 /// Where the MQTT messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +277,9 @@ pub struct CaptureSettings {
     pub height: u32,
     pub fps: u32,
     pub stall_timeout: Duration,
+    pub backend: cuebox_capture::Backend,
+    pub lost_grace: Duration,
+    pub retry_max: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +288,9 @@ pub struct VisionSettings {
     pub interval: Duration,
     pub rule: DecisionRule,
     pub tracker: TrackerConfig,
+    /// `None`: barcodes are not read.
+    pub barcode_interval: Option<Duration>,
+    pub still_threshold: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -205,6 +299,40 @@ pub struct WebSettings {
     pub admin_token_file: Option<PathBuf>,
     pub mqtt_ws_url: Option<String>,
     pub mqtt_login: Option<(String, Option<PathBuf>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaqSettings {
+    pub semantic: bool,
+    pub min_score: Option<f32>,
+    pub window: Duration,
+    pub rate: f64,
+    pub demand_window: Duration,
+    pub demand_min: usize,
+}
+
+/// One GPIO line and whether it is active when low.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub offset: u32,
+    pub active_low: bool,
+}
+
+/// The panel hardware in use; every part optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HardwareSettings {
+    pub gpio_chip: Option<PathBuf>,
+    pub button: Option<Line>,
+    pub status_led: Option<Line>,
+    pub tally: Option<Line>,
+    /// The I2C bus and the screen's address on it.
+    pub screen: Option<(PathBuf, u8)>,
+}
+
+impl HardwareSettings {
+    pub fn is_empty(&self) -> bool {
+        self.button.is_none() && self.status_led.is_none() && self.tally.is_none() && self.screen.is_none()
+    }
 }
 
 /// The validated configuration.
@@ -217,6 +345,8 @@ pub struct Settings {
     pub store_path: PathBuf,
     pub mqtt: MqttSettings,
     pub web: WebSettings,
+    pub faq: FaqSettings,
+    pub hardware: HardwareSettings,
 }
 
 /// One thing wrong with the configuration.
@@ -320,6 +450,8 @@ pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Setti
             "store" => raw.store = section(&name, value, &locate, &mut problems),
             "mqtt" => raw.mqtt = section(&name, value, &locate, &mut problems),
             "web" => raw.web = section(&name, value, &locate, &mut problems),
+            "faq" => raw.faq = section(&name, value, &locate, &mut problems),
+            "hardware" => raw.hardware = section(&name, value, &locate, &mut problems),
             other => {
                 let (origin, line) = locate(other);
                 problems.push(ConfigProblem {
@@ -476,6 +608,15 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     check_range(&mut bad, "capture.height", c.height, 16, 4320);
     check_range(&mut bad, "capture.fps", c.fps, 1, 240);
     check_range(&mut bad, "capture.stall_timeout_ms", c.stall_timeout_ms, 200, 600_000);
+    let backend = match c.backend.parse::<cuebox_capture::Backend>() {
+        Ok(b) => b,
+        Err(_) => {
+            bad("capture.backend", format!("{:?} must be \"gstreamer\" or \"v4l\"", c.backend));
+            cuebox_capture::Backend::default()
+        }
+    };
+    check_range(&mut bad, "capture.lost_grace_ms", c.lost_grace_ms, 0, 600_000);
+    check_range(&mut bad, "capture.retry_max_ms", c.retry_max_ms, 100, 600_000);
 
     let v = &raw.vision;
     if !(v.rate > 0.0 && v.rate <= 120.0) {
@@ -487,6 +628,12 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         }
     }
     check_range(&mut bad, "vision.enter_ms", v.enter_ms, 0, 60_000);
+    if !(0.0..=30.0).contains(&v.barcode_rate) {
+        bad("vision.barcode_rate", format!("must be between 0 (off) and 30 reads per second (got {})", v.barcode_rate));
+    }
+    if !(0.0..=64.0).contains(&v.still_threshold) {
+        bad("vision.still_threshold", format!("must be between 0 (off) and 64 luma levels (got {})", v.still_threshold));
+    }
     check_range(&mut bad, "vision.exit_ms", v.exit_ms, 0, 600_000);
 
     if raw.store.path.as_os_str().is_empty() {
@@ -558,6 +705,34 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         bad("web.mqtt_ws_url", format!("{url:?} must start with ws:// or wss://"));
     }
 
+    let f = &raw.faq;
+    if let Some(score) = f.min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        bad("faq.min_score", format!("must be between 0 and 1 (got {score})"));
+    }
+    check_range(&mut bad, "faq.window_s", f.window_s, 1, 3600);
+    if !(f.rate > 0.0 && f.rate <= 1000.0) {
+        bad("faq.rate", format!("must be above 0 and at most 1000 questions per second (got {})", f.rate));
+    }
+    check_range(&mut bad, "faq.demand_window_s", f.demand_window_s, 10, 86_400);
+    check_range(&mut bad, "faq.demand_min", f.demand_min, 1, 10_000);
+
+    let h = &raw.hardware;
+    let lines = [("hardware.button_line", h.button_line), ("hardware.status_led_line", h.status_led_line), ("hardware.tally_line", h.tally_line)];
+    for (index, (key, line)) in lines.iter().enumerate() {
+        let Some(line) = line else { continue };
+        if h.gpio_chip.is_none() {
+            bad(key, "a GPIO line needs hardware.gpio_chip".into());
+        }
+        if let Some((other, _)) = lines[..index].iter().find(|(_, o)| *o == Some(*line)) {
+            bad(key, format!("line {line} is already {other}"));
+        }
+    }
+    if !(0x03..=0x77).contains(&h.screen_address) {
+        bad("hardware.screen_address", format!("must be a 7-bit I2C address between 0x03 and 0x77 (got {:#x})", h.screen_address));
+    }
+
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -573,12 +748,17 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             height: c.height,
             fps: c.fps,
             stall_timeout: Duration::from_millis(c.stall_timeout_ms),
+            backend,
+            lost_grace: Duration::from_millis(c.lost_grace_ms),
+            retry_max: Duration::from_millis(c.retry_max_ms),
         },
         vision: VisionSettings {
             model: v.model.clone(),
             interval: Duration::from_secs_f64(1.0 / v.rate),
             rule: DecisionRule { min_score: v.min_score, min_margin: v.min_margin },
             tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
+            barcode_interval: (v.barcode_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / v.barcode_rate)),
+            still_threshold: v.still_threshold,
         },
         store_path: raw.store.path.clone(),
         mqtt: MqttSettings {
@@ -598,6 +778,25 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             admin_token_file: w.admin_token_file.clone(),
             mqtt_ws_url: w.mqtt_ws_url.clone(),
             mqtt_login: w.mqtt_username.clone().map(|u| (u, w.mqtt_password_file.clone())),
+        },
+        faq: FaqSettings {
+            semantic: f.semantic,
+            min_score: f.min_score,
+            window: Duration::from_secs(f.window_s),
+            rate: f.rate,
+            demand_window: Duration::from_secs(f.demand_window_s),
+            demand_min: f.demand_min,
+        },
+        hardware: if !h.enabled {
+            HardwareSettings::default()
+        } else {
+            HardwareSettings {
+            gpio_chip: h.gpio_chip.clone(),
+            button: h.button_line.map(|offset| Line { offset, active_low: h.button_active_low }),
+            status_led: h.status_led_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
+            tally: h.tally_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
+            screen: h.i2c_bus.clone().map(|bus| (bus, h.screen_address)),
+            }
         },
     })
 }
@@ -676,6 +875,20 @@ mod tests {
     fn problems(text: &str, env: &[(&str, &str)]) -> Vec<String> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse(text, "cuebox.toml", &env).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn hardware_lines_need_a_chip_and_differ() {
+        let got = problems("[hardware]\nbutton_line = 17\ntally_line = 17\nscreen_address = 0x80\n", &[]);
+        assert!(got.iter().any(|g| g.contains("hardware.button_line: a GPIO line needs hardware.gpio_chip")), "{got:#?}");
+        assert!(got.iter().any(|g| g.contains("hardware.tally_line: line 17 is already hardware.button_line")), "{got:#?}");
+        assert!(got.iter().any(|g| g.contains("hardware.screen_address: must be a 7-bit I2C address")), "{got:#?}");
+        let s = parse("[hardware]\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\ni2c_bus = \"/dev/i2c-1\"\n", "f", &[]).unwrap();
+        assert_eq!(s.hardware.button, Some(Line { offset: 17, active_low: true }));
+        assert_eq!(s.hardware.screen, Some(("/dev/i2c-1".into(), 0x3C)));
+        assert!(parse("", "f", &[]).unwrap().hardware.is_empty());
+        let off = parse("[hardware]\nenabled = false\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\n", "f", &[]).unwrap();
+        assert!(off.hardware.is_empty());
     }
 
     #[test]

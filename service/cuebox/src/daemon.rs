@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cuebox_capture::{Capture, CaptureConfig, CaptureStats, FrameSlot};
+use cuebox_capture::{Backoff, Capture, CaptureConfig, CaptureStats, FrameSlot};
+use cuebox_catalog::Store;
 use cuebox_vision::Embedder;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -13,14 +14,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets;
-use crate::config::{BrokerSettings, Loaded};
-use crate::engine::{Engine, now_ms};
+use crate::chat::{ChatSettings, ChatThread};
+use crate::config::{BrokerSettings, Loaded, Settings};
+use crate::engine::{Engine, EngineInput, now_ms};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, LinkConfig, Outbox, Topic};
-use crate::recognition::{Recognizer, SharedPreview, Worker, WorkerSetup};
+use crate::recognition::{Pipeline, Recognizer, SharedPreview, Tuning};
 use crate::web::{self, AdminState, AdminToken, WebState};
 
 const METRICS_INTERVAL: Duration = Duration::from_secs(5);
+const ENGINE_TICK: Duration = Duration::from_millis(250);
+/// Viewer messages waiting to be answered; beyond, new ones are dropped and counted.
+const CHAT_QUEUE: usize = 256;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -30,8 +35,8 @@ pub enum Mode {
 
 pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let started = Instant::now();
-    let stop_signals = StopSignals::install()?;
-    let settings = loaded.settings;
+    let mut stop_signals = StopSignals::install()?;
+    let settings = loaded.settings.clone();
     let device = settings.device_id.clone().unwrap_or_else(assets::default_device_id);
     let prefix = settings.mqtt.topic_prefix.clone().unwrap_or_else(|| format!("cuebox/{device}"));
     let demo = match mode {
@@ -55,8 +60,12 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         let report = tokio::task::spawn_blocking(move || crate::commands::import_file(&store, &catalog, &crate::commands::Model::loaded(embedder))).await??;
         tracing::info!(%report, "demo catalog");
     }
-    let header = store.header()?.context("no catalog imported yet: run `cuebox catalog import FILE` first")?;
-    let recognizer = Arc::new(Recognizer::new(embedder.clone(), &store, settings.vision.rule)?);
+    let header = store.header()?;
+    if header.is_none() {
+        tracing::warn!("no catalog imported yet: nothing will be recognized until one is (cuebox catalog import FILE, or the admin page)");
+    }
+    let default_locale = header.as_ref().map_or_else(|| settings.locale.clone().unwrap_or_else(|| "zh-CN".into()), |h| h.default_locale.clone());
+    let recognizer = Arc::new(Recognizer::new(embedder, &store, Tuning::from(&settings.vision))?);
     if recognizer.gallery.current().is_empty() {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
     }
@@ -90,6 +99,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);
+    let (chat_tx, chat_rx) = std::sync::mpsc::sync_channel(CHAT_QUEUE);
     mqtt::start(
         LinkConfig {
             settings: settings.mqtt.clone(),
@@ -100,20 +110,57 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         },
         outbox_rx,
         engine_tx.clone(),
+        chat_tx,
         metrics.clone(),
         cancel.clone(),
         &tasks,
     )?;
 
-    let locale = settings.locale.clone().unwrap_or_else(|| header.default_locale.clone());
-    let mut engine = Engine::new(store.clone(), store.products()?, header.default_locale.clone(), Some(locale.clone()), outbox.clone(), metrics.clone());
+    let locale = settings.locale.clone().unwrap_or_else(|| default_locale.clone());
+    let mut engine = Engine::new(store.clone(), store.products()?, default_locale, Some(locale.clone()), outbox.clone(), metrics.clone());
+    engine.set_barcode_hold(settings.vision.tracker.exit);
     engine.start();
+    let on_air = engine.on_air();
+    let semantic = if settings.faq.semantic {
+        let dir = assets::text_model_dir();
+        if dir.is_none() {
+            tracing::warn!("faq.semantic is on but the text model is not installed: answering with BM25 only");
+        }
+        dir
+    } else {
+        None
+    };
+    let chat = ChatThread {
+        store: store.clone(),
+        settings: ChatSettings {
+            window: settings.faq.window,
+            rate: settings.faq.rate,
+            demand_window: settings.faq.demand_window,
+            demand_min: settings.faq.demand_min,
+            min_score: settings.faq.min_score,
+            semantic,
+        },
+        on_air: on_air.clone(),
+        engine: engine_tx.clone(),
+        metrics: metrics.clone(),
+    };
+    let chat_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chat_thread = std::thread::Builder::new()
+        .name("chat".into())
+        .spawn({
+            let stop = chat_stop.clone();
+            move || chat.run(chat_rx, &stop)
+        })
+        .context("starting the chat thread")?;
     tasks.spawn({
         let cancel = cancel.clone();
         async move {
+            let mut tick = tokio::time::interval(ENGINE_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
+                    _ = tick.tick() => engine.handle(EngineInput::Tick),
                     input = engine_rx.recv() => match input {
                         Some(input) => engine.handle(input),
                         None => break,
@@ -137,21 +184,35 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
             height: settings.capture.height,
             fps: settings.capture.fps,
             stall_timeout: settings.capture.stall_timeout,
-            ..CaptureConfig::default()
+            backend: settings.capture.backend,
+            backoff: Backoff { first: Duration::from_millis(100), max: settings.capture.retry_max },
         },
         slot.clone(),
         capture_stats.clone(),
     )?;
     let preview = SharedPreview::default();
-    let worker = Worker::spawn(WorkerSetup {
+    let pipeline = Pipeline {
         recognizer: recognizer.clone(),
         slot: slot.clone(),
-        tracker: settings.vision.tracker,
-        interval: settings.vision.interval,
+        capture: capture_stats.clone(),
+        lost_grace: settings.capture.lost_grace,
         events: engine_tx.clone(),
         metrics: metrics.clone(),
         preview: preview.clone(),
-    })?;
+    };
+    let vision = pipeline.spawn_vision()?;
+    let barcodes = pipeline.spawn_barcodes()?;
+    let panel = crate::panel::spawn(
+        &settings.hardware,
+        crate::panel::PanelInputs {
+            device_id: device.clone(),
+            capture: capture_stats.clone(),
+            metrics: metrics.clone(),
+            on_air: on_air.clone(),
+            store: store.clone(),
+            engine: engine_tx.clone(),
+        },
+    )?;
 
     tasks.spawn(publish_metrics(outbox.clone(), metrics.clone(), capture_stats.clone(), slot.clone(), cancel.clone()));
     let ws_url = settings.web.mqtt_ws_url.clone();
@@ -169,8 +230,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     });
     let admin = AdminState {
         token: admin_token,
-        embedder,
-        gallery: recognizer.gallery.clone(),
+        recognizer: recognizer.clone(),
         preview,
         engine: engine_tx,
         uploads: settings.store_path.join("uploads"),
@@ -187,6 +247,8 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let web_address = web_listener.local_addr()?;
     tasks.spawn(web::serve(web_listener, web_state, cancel.clone()));
     tracing::info!(%device, %prefix, startup_ms = started.elapsed().as_millis() as u64, sources = sources.len(), "cuebox running");
+    notify(sd_notify::NotifyState::Ready);
+    tasks.spawn(watchdog(capture_stats.clone(), metrics.clone(), cancel.clone()));
 
     if let Mode::Demo { .. } = mode {
         print_urls(&device, &prefix, web_address, &settings.mqtt.broker, demo_token.as_deref());
@@ -195,12 +257,25 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         Mode::Demo { duration } => duration,
         Mode::Run => None,
     };
-    stop_signals.wait(duration).await;
+    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    let mut in_force = settings;
+    while let Signal::Reload = stop_signals.next(deadline).await {
+        in_force = reload(loaded.file.as_deref(), in_force, &recognizer, &store).await;
+    }
     tracing::info!("stopping");
+    notify(sd_notify::NotifyState::Stopping);
     cancel.cancel();
+    chat_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {
         capture.stop();
-        worker.stop();
+        vision.stop();
+        barcodes.stop();
+        if let Some(panel) = panel {
+            panel.stop();
+        }
+        if chat_thread.join().is_err() {
+            tracing::error!("chat thread panicked");
+        }
     })
     .await?;
     tasks.close();
@@ -227,6 +302,35 @@ fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &Br
     println!("Press Ctrl-C to stop.");
 }
 
+/// Tells systemd (when it started us with Type=notify); elsewhere it does nothing.
+fn notify(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        tracing::debug!(%error, "no service manager to notify");
+    }
+}
+
+/// Pets systemd's watchdog only while the pipeline makes progress: frames arrive and are
+/// recognized (or found unchanged). A stalled camera or vision loop lets the watchdog fire.
+async fn watchdog(capture: Arc<CaptureStats>, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    let Some(interval) = sd_notify::watchdog_enabled().filter(|i| !i.is_zero()) else { return };
+    let mut ticker = tokio::time::interval(interval / 2);
+    let progress = || (capture.frames_in(), metrics.frames_processed.load(Ordering::Relaxed) + metrics.frames_still.load(Ordering::Relaxed));
+    let mut last = progress();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = progress();
+        if now.0 > last.0 && now.1 > last.1 {
+            notify(sd_notify::NotifyState::Watchdog);
+        } else {
+            tracing::warn!(frames_in = now.0, recognized = now.1, "no progress: the watchdog is not petted");
+        }
+        last = now;
+    }
+}
+
 /// A fresh admin token for the demo (128 bits from the kernel, hex).
 fn random_token() -> anyhow::Result<String> {
     use std::io::Read;
@@ -235,11 +339,17 @@ fn random_token() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// SIGINT and SIGTERM, watched from the first moment so that a stop during startup is a
-/// clean stop too.
+/// SIGINT and SIGTERM stop, SIGHUP reloads; watched from the first moment so that a stop
+/// during startup is a clean stop too.
 struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+enum Signal {
+    Stop,
+    Reload,
 }
 
 impl StopSignals {
@@ -248,22 +358,85 @@ impl StopSignals {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt()).context("watching SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("watching SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("watching SIGHUP")?,
         })
     }
 
-    async fn wait(mut self, duration: Option<Duration>) {
+    /// The next stop or reload; a deadline (the demo's duration) counts as a stop.
+    async fn next(&mut self, deadline: Option<tokio::time::Instant>) -> Signal {
         let elapsed = async {
-            match duration {
-                Some(d) => tokio::time::sleep(d).await,
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = elapsed => {}
+            _ = self.interrupt.recv() => Signal::Stop,
+            _ = self.terminate.recv() => Signal::Stop,
+            _ = elapsed => Signal::Stop,
+            _ = self.hangup.recv() => Signal::Reload,
         }
     }
+}
+
+/// Reads the configuration again and applies what can change while frames flow (the model,
+/// the vision tuning); a configuration with problems is refused and changes nothing. Returns
+/// the settings now in force.
+async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &Arc<Recognizer>, store: &Arc<Store>) -> Settings {
+    let fresh = match crate::config::load(file, &crate::config::process_env()) {
+        Ok(loaded) => loaded.settings,
+        Err(problems) => {
+            for problem in problems {
+                tracing::error!(%problem, "configuration not reloaded");
+            }
+            return current;
+        }
+    };
+    let model = match assets::model_path(fresh.vision.model.as_deref()) {
+        Ok(m) => m,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "configuration not reloaded");
+            return current;
+        }
+    };
+    let (recognizer_for_load, store_for_load) = (recognizer.clone(), store.clone());
+    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let embedder = Embedder::load(&model)?;
+        let name = embedder.info().name.clone();
+        recognizer_for_load.set_model(embedder, &store_for_load)?;
+        Ok(name)
+    })
+    .await;
+    match loaded {
+        Ok(Ok(name)) => tracing::info!(model = %name, "model reloaded"),
+        Ok(Err(error)) => {
+            tracing::error!(error = %format!("{error:#}"), "model not reloaded; the previous one stays");
+            return current;
+        }
+        Err(error) => {
+            tracing::error!(%error, "model reload failed");
+            return current;
+        }
+    }
+    recognizer.set_tuning(Tuning::from(&fresh.vision));
+    let needs_restart: Vec<&str> = [
+        ("device", format!("{:?}{:?}", current.device_id, current.locale) != format!("{:?}{:?}", fresh.device_id, fresh.locale)),
+        ("capture", format!("{:?}", current.capture) != format!("{:?}", fresh.capture)),
+        ("store", current.store_path != fresh.store_path),
+        ("mqtt", format!("{:?}", current.mqtt) != format!("{:?}", fresh.mqtt)),
+        ("web", format!("{:?}", current.web) != format!("{:?}", fresh.web)),
+        ("faq", format!("{:?}", current.faq) != format!("{:?}", fresh.faq)),
+        ("hardware", current.hardware != fresh.hardware),
+    ]
+    .into_iter()
+    .filter_map(|(section, changed)| changed.then_some(section))
+    .collect();
+    if needs_restart.is_empty() {
+        tracing::info!("configuration reloaded");
+    } else {
+        tracing::warn!(sections = %needs_restart.join(", "), "configuration reloaded for vision; these sections changed and apply after a restart");
+    }
+    fresh
 }
 
 async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<CaptureStats>, slot: Arc<FrameSlot>, cancel: CancellationToken) {
@@ -285,6 +458,9 @@ async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<Cap
             "ts": now_ms(),
             "camera": capture.state().as_str(),
             "camera_restarts": capture.restarts(),
+            "camera_error": match capture.state() { cuebox_capture::CameraState::Retrying { error } => Some(error), _ => None },
+            "camera_outage_ms": capture.last_outage().map(|d| d.as_millis() as u64),
+            "frames_unreadable": capture.frames_skipped(),
             "fps_in": rate(frames_in, last.1),
             "fps_processed": rate(processed, last.2),
             "frames_dropped": slot.dropped(),

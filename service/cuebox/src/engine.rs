@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cuebox_catalog::{Product, Store};
 
@@ -31,6 +31,14 @@ pub enum EngineInput {
     Command(Command),
     /// A new catalog was imported or photos were enrolled: read the products again.
     CatalogChanged,
+    /// A barcode or QR payload read in a frame captured at `captured`.
+    Barcode { text: String, captured: Instant },
+    /// Time passes (expires a barcode that is no longer seen).
+    Tick,
+    /// An answer to a viewer question, asked by `asked` viewers so far.
+    Answer { question: String, faq_id: String, sku: Option<String>, text: String, lang: String, asked: usize },
+    /// Viewers keep asking about a product that is not on camera.
+    Demand { sku: String, asking: usize, window: Duration },
 }
 
 /// Unique prompt ids per device: the engine's start time and a counter.
@@ -56,8 +64,13 @@ pub struct Engine {
     ids: PromptIds,
     /// What vision currently sees: sku, confidence, since.
     seen: Option<(String, f32, u64)>,
+    /// A product whose barcode was read, and when it was last read.
+    scanned: Option<(String, Instant)>,
+    /// How long a barcode keeps its product on air after the last read.
+    barcode_hold: Duration,
     pinned: Option<String>,
     on_air: Option<String>,
+    shared_on_air: crate::chat::OnAir,
     card: usize,
     last_prompt: Option<PromptMessage>,
 }
@@ -74,11 +87,24 @@ impl Engine {
             metrics,
             ids: PromptIds { epoch: now_ms(), next: 0 },
             seen: None,
+            scanned: None,
+            barcode_hold: Duration::from_millis(1500),
             pinned: None,
             on_air: None,
+            shared_on_air: crate::chat::OnAir::default(),
             card: 0,
             last_prompt: None,
         }
+    }
+
+    /// Where the engine tells others which product is on air.
+    pub fn on_air(&self) -> crate::chat::OnAir {
+        self.shared_on_air.clone()
+    }
+
+    /// How long a barcode keeps its product on air after it was last read.
+    pub fn set_barcode_hold(&mut self, hold: Duration) {
+        self.barcode_hold = hold;
     }
 
     /// Publishes the initial state: nothing in view.
@@ -90,8 +116,27 @@ impl Engine {
         match input {
             EngineInput::Vision(change) => {
                 self.seen = change.sku.clone().map(|s| (s, change.confidence, change.since_ms));
-                if self.pinned.is_none() {
+                if self.pinned.is_none() && self.scanned.is_none() {
                     self.show(change.sku, change.confidence, ProductSource::Vision, change.since_ms, Some(change.captured));
+                }
+            }
+            EngineInput::Barcode { text, captured } => {
+                let Some(sku) = self.products.values().find(|p| p.barcodes.contains(&text)).map(|p| p.sku.clone()) else {
+                    tracing::debug!(%text, "a barcode that no product carries");
+                    return;
+                };
+                let fresh = self.scanned.as_ref().is_none_or(|(current, _)| *current != sku);
+                self.scanned = Some((sku.clone(), captured));
+                if self.pinned.is_none() && fresh {
+                    self.show(Some(sku), 1.0, ProductSource::Barcode, now_ms(), Some(captured));
+                }
+            }
+            EngineInput::Tick => {
+                if self.scanned.as_ref().is_some_and(|(_, at)| at.elapsed() > self.barcode_hold) {
+                    self.scanned = None;
+                    if self.pinned.is_none() {
+                        self.show_seen();
+                    }
                 }
             }
             EngineInput::Command(Command::Pin(Some(sku))) => {
@@ -105,16 +150,73 @@ impl Engine {
             }
             EngineInput::Command(Command::Pin(None)) => {
                 if self.pinned.take().is_some() {
-                    let (sku, confidence, since) = match self.seen.clone() {
-                        Some((s, c, t)) => (Some(s), c, t),
-                        None => (None, 0.0, now_ms()),
-                    };
-                    self.show(sku, confidence, ProductSource::Vision, since, None);
+                    match self.scanned.clone() {
+                        Some((sku, _)) => self.show(Some(sku), 1.0, ProductSource::Barcode, now_ms(), None),
+                        None => self.show_seen(),
+                    }
                 }
+            }
+            EngineInput::Command(Command::TogglePin) => {
+                let toggled = match (&self.pinned, self.shared_on_air.get()) {
+                    (Some(_), _) => Command::Pin(None),
+                    (None, Some(sku)) => Command::Pin(Some(sku)),
+                    (None, None) => {
+                        tracing::info!("nothing on air to pin");
+                        return;
+                    }
+                };
+                self.handle(EngineInput::Command(toggled));
             }
             EngineInput::Command(Command::Cue(action)) => self.cue(action),
             EngineInput::CatalogChanged => self.reload(),
+            EngineInput::Answer { question, faq_id, sku, text, lang, asked } => {
+                let mut message = self.prompt_message(PromptKind::Answer, sku, text, lang);
+                message.question = Some(question);
+                message.faq_id = Some(faq_id);
+                message.asked = Some(asked);
+                self.outbox.json(Topic::Prompt, &message);
+            }
+            EngineInput::Demand { sku, asking, window } => {
+                let Some(product) = self.products.get(&sku) else { return };
+                let name = product.name.first(&self.locale, &self.default_locale).unwrap_or(&sku).to_owned();
+                let minutes = window.as_secs().div_ceil(60);
+                let text = if self.locale.starts_with("zh") {
+                    format!("{asking} 位观众在 {minutes} 分钟内问到「{name}」，可以展示一下")
+                } else {
+                    format!("{asking} viewers asked about {name} in the last {minutes} min: consider showing it")
+                };
+                let lang = self.locale.clone();
+                let message = self.prompt_message(PromptKind::Alert, Some(sku), text, lang);
+                self.outbox.json(Topic::Prompt, &message);
+            }
         }
+    }
+
+    fn prompt_message(&mut self, kind: PromptKind, sku: Option<String>, text: String, lang: String) -> PromptMessage {
+        PromptMessage {
+            id: self.ids.next(),
+            ts: now_ms(),
+            sku,
+            kind,
+            text,
+            lang,
+            card: None,
+            position: None,
+            count: None,
+            next: None,
+            question: None,
+            faq_id: None,
+            asked: None,
+        }
+    }
+
+    /// Back to what vision sees.
+    fn show_seen(&mut self) {
+        let (sku, confidence, since) = match self.seen.clone() {
+            Some((s, c, t)) => (Some(s), c, t),
+            None => (None, 0.0, now_ms()),
+        };
+        self.show(sku, confidence, ProductSource::Vision, since, None);
     }
 
     fn reload(&mut self) {
@@ -169,6 +271,7 @@ impl Engine {
             None => OverlayMessage::default(),
         };
         self.outbox.json(Topic::Overlay, &overlay);
+        self.shared_on_air.set(sku.clone());
         self.on_air = sku;
         self.card = 0;
         self.last_prompt = None;
@@ -217,18 +320,25 @@ impl Engine {
             }
         };
         let next = product.script.get(self.card + 1).and_then(|c| c.text.first(&self.locale, &self.default_locale)).map(str::to_owned);
-        let message = PromptMessage {
-            id: self.ids.next(),
-            ts: now_ms(),
-            sku: Some(product.sku.clone()),
-            kind: if self.card == 0 { kind } else { PromptKind::Cue },
-            text: variants[variant.min(variants.len() - 1)].clone(),
-            lang: lang.to_owned(),
-            card: card.id.clone(),
-            position: self.card + 1,
-            count: product.script.len(),
-            next,
-        };
+        let text = variants[variant.min(variants.len() - 1)].clone();
+        let (sku, card_id, position, count, lang) = (product.sku.clone(), card.id.clone(), self.card + 1, product.script.len(), lang.to_owned());
+        let hits = cuebox_catalog::lint_text(&text, &lang);
+        if !hits.is_empty() {
+            let reasons: Vec<String> = hits.iter().map(ToString::to_string).collect();
+            tracing::warn!(%sku, card = %card_id, terms = %reasons.join("; "), "cue held back: it contains prohibited advertising terms");
+            let alert = format!("⚠ {card_id}: {} — {text}", reasons.join("; "));
+            let mut message = self.prompt_message(PromptKind::Alert, Some(sku), alert, lang);
+            message.card = Some(card_id);
+            message.position = Some(position);
+            message.count = Some(count);
+            self.outbox.json(Topic::Prompt, &message);
+            return;
+        }
+        let mut message = self.prompt_message(if self.card == 0 { kind } else { PromptKind::Cue }, Some(sku), text, lang);
+        message.card = Some(card_id);
+        message.position = Some(position);
+        message.count = Some(count);
+        message.next = next;
         self.outbox.json(Topic::Prompt, &message);
         self.outbox.json(Topic::Cue, &message);
         self.last_prompt = Some(message);
@@ -248,7 +358,7 @@ mod tests {
     use super::*;
     use crate::mqtt::Outgoing;
 
-    const CATALOG: &str = "version: 1\ndefault_locale: zh-CN\nproducts:\n  - sku: A\n    name: {zh-CN: 茶, en: Tea}\n    price: {amount: 10.00, currency: CNY}\n    script:\n      - {id: intro, text: {zh-CN: [甲, 乙], en: [one, two]}}\n      - {id: more, text: 更多}\n  - {sku: B, name: Bowl}\n";
+    const CATALOG: &str = "version: 1\ndefault_locale: zh-CN\nproducts:\n  - sku: A\n    name: {zh-CN: 茶, en: Tea}\n    price: {amount: 10.00, currency: CNY}\n    script:\n      - {id: intro, text: {zh-CN: [甲, 乙], en: [one, two]}}\n      - {id: more, text: 更多}\n  - {sku: B, name: Bowl, barcodes: [\"6901234567892\"]}\n";
 
     fn engine(dir: &std::path::Path, locale: Option<&str>) -> (Engine, mpsc::Receiver<Outgoing>) {
         let catalog = parse_catalog(CATALOG).unwrap().catalog;
@@ -301,6 +411,49 @@ mod tests {
         e.handle(EngineInput::Command(Command::Cue(CueAction::Prev)));
         let texts: Vec<String> = drain(&mut rx).into_iter().filter(|(t, _)| *t == Topic::Prompt).map(|(_, v)| v["text"].as_str().unwrap().to_owned()).collect();
         assert_eq!(texts, vec!["甲", "更多", "更多", "更多", "乙"]);
+    }
+
+    #[test]
+    fn a_cue_with_a_prohibited_term_becomes_an_alert_and_answers_carry_their_question() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = parse_catalog("version: 1\ndefault_locale: zh-CN\nproducts:\n  - {sku: C, name: 茶, script: [{id: intro, text: 全网最低价，国家级品质}]}\n").unwrap().catalog;
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.import(&catalog, &[], "d", "c.yaml").unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (outbox, mut rx) = Outbox::channel(64, metrics.clone());
+        let mut e = Engine::new(store, catalog.products, catalog.default_locale, None, outbox, metrics);
+        e.handle(seen(Some("C")));
+        let prompts: Vec<Value> = drain(&mut rx).into_iter().filter(|(t, _)| matches!(t, Topic::Prompt | Topic::Cue)).map(|(_, v)| v).collect();
+        assert_eq!(prompts.len(), 2, "an alert, and the retained cue cleared: {prompts:?}");
+        assert_eq!(prompts[0]["kind"], "alert");
+        let alert = prompts[0]["text"].as_str().unwrap();
+        assert!(alert.contains("全网最低") && alert.contains("国家级"), "{alert}");
+        assert_eq!(prompts[1], serde_json::json!({}));
+        e.handle(EngineInput::Answer { question: "包邮吗".into(), faq_id: "ship".into(), sku: None, text: "包邮".into(), lang: "zh-CN".into(), asked: 3 });
+        let answer = drain(&mut rx).remove(0).1;
+        assert_eq!((answer["kind"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()), (Some("answer"), Some("包邮吗"), Some(3)));
+        assert!(answer.get("card").is_none());
+    }
+
+    #[test]
+    fn a_barcode_wins_over_vision_until_it_is_no_longer_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, mut rx) = engine(dir.path(), None);
+        e.set_barcode_hold(Duration::from_millis(50));
+        e.handle(seen(Some("A")));
+        drain(&mut rx);
+        e.handle(EngineInput::Barcode { text: "6901234567892".into(), captured: Instant::now() });
+        let out = drain(&mut rx);
+        assert_eq!((out[0].1["sku"].as_str(), out[0].1["source"].as_str()), (Some("B"), Some("barcode")));
+        e.handle(EngineInput::Barcode { text: "6901234567892".into(), captured: Instant::now() });
+        e.handle(seen(Some("A")));
+        assert!(drain(&mut rx).is_empty(), "a barcode still being read holds its product");
+        e.handle(EngineInput::Barcode { text: "000000".into(), captured: Instant::now() });
+        assert!(drain(&mut rx).is_empty(), "unknown payloads change nothing");
+        std::thread::sleep(Duration::from_millis(60));
+        e.handle(EngineInput::Tick);
+        let out = drain(&mut rx);
+        assert_eq!((out[0].1["sku"].as_str(), out[0].1["source"].as_str()), (Some("A"), Some("vision")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `cuebox`: the appliance daemon and its command line (CONTRACT §1).
 
 mod assets;
+mod bench;
 mod broker;
+mod chat;
 mod commands;
 mod config;
 mod daemon;
@@ -9,6 +11,7 @@ mod engine;
 mod messages;
 mod metrics;
 mod mqtt;
+mod panel;
 mod recognition;
 mod web;
 
@@ -57,6 +60,29 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         db: Option<PathBuf>,
     },
+    /// Answer a viewer question from the FAQ.
+    Ask {
+        question: String,
+        /// The product in view (its FAQ comes first).
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the pipeline on this machine: inference, recognition rate, frame-to-MQTT
+    /// latency, memory and startup of a real daemon on the demo.
+    Bench {
+        /// Seconds of measuring (split between the model, recognition and the daemon).
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Also run the same model in onnxruntime (needs the source checkout's .venv) and report the ratio.
+        #[arg(long)]
+        peer: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recognize the product in still images.
     Recognize {
         #[arg(required = true, value_name = "IMAGE")]
@@ -87,6 +113,18 @@ enum CatalogCommand {
         db: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Compliance and completeness findings for a catalog file, without importing it.
+    Lint { file: PathBuf },
+    /// Write the catalog with generated cue cards for products that have too few, as YAML.
+    Generate {
+        file: PathBuf,
+        /// Cue cards every product should have.
+        #[arg(long, default_value_t = 4)]
+        cards: usize,
+        /// Variants per generated card and locale.
+        #[arg(long, default_value_t = 3)]
+        variants: usize,
     },
 }
 
@@ -148,18 +186,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Catalog(CatalogCommand::Import { file, db }) => {
             let report = commands::import_file(&store_at(db)?, &file, &model)?;
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!("{report}");
             Ok(())
         }
         Command::Catalog(CatalogCommand::Export { db }) => commands::export(&store_at(db)?),
         Command::Catalog(CatalogCommand::List { db, json }) => commands::list(&store_at(db)?, json),
+        Command::Catalog(CatalogCommand::Lint { file }) => commands::lint(&file),
+        Command::Catalog(CatalogCommand::Generate { file, cards, variants }) => commands::generate(&file, cards, variants),
+        Command::Ask { question, sku, db, json } => {
+            let semantic = if loaded.settings.faq.semantic { assets::text_model_dir() } else { None };
+            commands::ask(&store_at(db)?, &question, sku.as_deref(), semantic.as_deref(), loaded.settings.faq.min_score, json)
+        }
         Command::Enroll { sku, images, replace, db } => {
             let total = commands::enroll(&store_at(db)?, &sku, &images, replace, &model)?;
             println!("{sku}: {} photos enrolled, {total} references in all", images.len());
             Ok(())
         }
+        Command::Bench { seconds, peer, json } => bench::bench(&bench::BenchOptions {
+            seconds,
+            json,
+            peer,
+            config: cli.config.clone(),
+            model: loaded.settings.vision.model.clone(),
+        }),
         Command::Recognize { images, db, json } => {
-            commands::recognize(&store_at(db)?, &images, &model, loaded.settings.vision.rule, json)
+            commands::recognize(&store_at(db)?, &images, &model, recognition::Tuning::from(&loaded.settings.vision), json)
         }
     }
 }

@@ -19,6 +19,45 @@ pub enum Command {
     Cue(CueAction),
     /// Pin a product (`None`: back to what vision sees).
     Pin(Option<String>),
+    /// The box's button: unpin when a product is pinned, else pin the product on air.
+    TogglePin,
+}
+
+/// A viewer's message from `chat/in`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMessage {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    pub text: String,
+    #[serde(default)]
+    pub ts: Option<u64>,
+}
+
+/// Longest viewer message answered, in characters.
+pub const MAX_CHAT_CHARS: usize = 500;
+
+/// A `chat/in` payload: a JSON object as in the contract, or plain UTF-8 text.
+pub fn parse_chat(payload: &[u8]) -> Result<ChatMessage, InputError> {
+    if payload.len() > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge(payload.len()));
+    }
+    let text = std::str::from_utf8(payload).map_err(|_| InputError::Malformed("not UTF-8 text".into()))?;
+    let message = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<ChatMessage>(text).map_err(|e| InputError::Malformed(e.to_string()))?
+    } else {
+        ChatMessage { id: None, user: None, text: text.to_owned(), ts: None }
+    };
+    let chars = message.text.chars().count();
+    if message.text.trim().is_empty() {
+        return Err(InputError::Malformed("empty message".into()));
+    }
+    if chars > MAX_CHAT_CHARS {
+        return Err(InputError::TooLarge(chars));
+    }
+    Ok(message)
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +111,7 @@ pub fn parse_command(topic: &str, payload: &[u8]) -> Result<Command, InputError>
 #[serde(rename_all = "lowercase")]
 pub enum ProductSource {
     Vision,
+    Barcode,
     Manual,
 }
 
@@ -106,6 +146,8 @@ pub struct OverlayMessage {
 pub enum PromptKind {
     Intro,
     Cue,
+    Answer,
+    Alert,
 }
 
 /// A `prompt` message for the host.
@@ -117,12 +159,23 @@ pub struct PromptMessage {
     pub kind: PromptKind,
     pub text: String,
     pub lang: String,
-    /// The cue card this text is from, its 1-based position and how many the product has.
-    pub card: String,
-    pub position: usize,
-    pub count: usize,
-    /// The next card's text (first variant), for the host to see what comes.
+    /// For cues: the cue card this text is from, its 1-based position and how many the
+    /// product has, and the next card's text (first variant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// For answers: the viewer's question, the FAQ entry, and how many viewers asked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faq_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asked: Option<usize>,
 }
 
 /// Display form of a price: a symbol for common currencies, else the code.
@@ -185,8 +238,9 @@ mod tests {
 
         proptest! {
             #[test]
-            fn any_bytes_on_any_input_topic_are_answered_without_panic(topic in "cmd/(cue|product)|cmd/[a-z]{0,8}|chat/in", payload in prop::collection::vec(any::<u8>(), 0..2048)) {
+            fn any_bytes_on_any_input_topic_are_answered_without_panic(topic in "cmd/(cue|product)|cmd/[a-z]{0,8}", payload in prop::collection::vec(any::<u8>(), 0..2048)) {
                 let _ = parse_command(&topic, &payload);
+                let _ = parse_chat(&payload);
             }
 
             #[test]
@@ -209,6 +263,18 @@ mod tests {
                 prop_assert_eq!(parse_command("cmd/product", pin.as_bytes()), Ok(Command::Pin(Some(sku))));
             }
         }
+    }
+
+    #[test]
+    fn chat_messages_are_json_objects_or_plain_text() {
+        let json = parse_chat(br#"{"id": "m1", "user": "viewer", "text": "\u5305\u90ae\u5417", "ts": 5}"#).unwrap();
+        assert_eq!((json.id.as_deref(), json.text.as_str()), (Some("m1"), "包邮吗"));
+        assert_eq!(parse_chat("什么时候发货？".as_bytes()).unwrap().text, "什么时候发货？");
+        assert!(matches!(parse_chat(br#"{"text": "hi", "extra": 1}"#), Err(InputError::Malformed(_))));
+        assert!(matches!(parse_chat(br#"{"user": "x"}"#), Err(InputError::Malformed(_))));
+        assert!(matches!(parse_chat(b"\xff\xfe"), Err(InputError::Malformed(_))));
+        assert!(matches!(parse_chat(b"   "), Err(InputError::Malformed(_))));
+        assert!(matches!(parse_chat("问".repeat(MAX_CHAT_CHARS + 1).as_bytes()), Err(InputError::TooLarge(_))));
     }
 
     #[test]

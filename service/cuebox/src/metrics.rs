@@ -75,6 +75,8 @@ impl Histogram {
 pub struct Metrics {
     pub started: Instant,
     pub frames_processed: AtomicU64,
+    /// Frames not recognized again because the scene had not changed.
+    pub frames_still: AtomicU64,
     pub inference_ms: LatencyWindow,
     pub inference_histogram: Histogram,
     /// From the frame that completed a product change to its `product` message being handed to MQTT.
@@ -87,6 +89,10 @@ pub struct Metrics {
     pub outbox_delivered: AtomicU64,
     pub outbox_expired: AtomicU64,
     pub inputs_rejected: AtomicU64,
+    pub chat_questions: AtomicU64,
+    /// Questions dropped by the rate limit or a full queue.
+    pub chat_dropped: AtomicU64,
+    pub chat_unanswered: AtomicU64,
     pub mqtt_connected: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
     pub vision_heartbeat_ms: AtomicU64,
@@ -99,6 +105,7 @@ impl Metrics {
         Self {
             started: Instant::now(),
             frames_processed: AtomicU64::new(0),
+            frames_still: AtomicU64::new(0),
             inference_ms: LatencyWindow::default(),
             inference_histogram: Histogram::new(INFERENCE_BUCKETS_MS),
             glass_to_mqtt_ms: LatencyWindow::default(),
@@ -108,6 +115,9 @@ impl Metrics {
             outbox_delivered: AtomicU64::new(0),
             outbox_expired: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
+            chat_questions: AtomicU64::new(0),
+            chat_dropped: AtomicU64::new(0),
+            chat_unanswered: AtomicU64::new(0),
             mqtt_connected: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),
             rates: Mutex::new((0.0, 0.0)),

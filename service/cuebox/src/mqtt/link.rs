@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{LinkConfig, Topic, topic};
 use crate::config::BrokerSettings;
 use crate::engine::EngineInput;
-use crate::messages::parse_command;
+use crate::messages::{ChatMessage, parse_chat, parse_command};
 use crate::metrics::Metrics;
 
 const MAX_PACKET: usize = 1024 * 1024;
@@ -117,10 +117,16 @@ fn explain(error: &ConnectionError) -> String {
     }
 }
 
+/// Where the inputs of `cmd/*` and `chat/in` go.
+pub struct Inputs {
+    pub prefix: String,
+    pub commands: mpsc::Sender<EngineInput>,
+    pub chat: std::sync::mpsc::SyncSender<ChatMessage>,
+}
+
 pub async fn poll(
     mut eventloop: EventLoop,
-    prefix: String,
-    commands: mpsc::Sender<EngineInput>,
+    inputs: Inputs,
     events: mpsc::Sender<LinkEvent>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -151,10 +157,26 @@ pub async fn poll(
             Ok(Event::Incoming(Packet::PubAck(_))) => tell(LinkEvent::PubAck),
             Ok(Event::Incoming(Packet::SubAck(_))) => tell(LinkEvent::SubAck),
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let Some(suffix) = p.topic.strip_prefix(&prefix).and_then(|t| t.strip_prefix('/')) else { continue };
+                let Some(suffix) = p.topic.strip_prefix(&inputs.prefix).and_then(|t| t.strip_prefix('/')) else { continue };
+                if suffix == "chat/in" {
+                    match parse_chat(&p.payload) {
+                        Ok(message) => {
+                            if inputs.chat.try_send(message).is_err() {
+                                metrics.chat_dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(error) => {
+                            metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
+                            if logged_kinds.insert((suffix.to_owned(), std::mem::discriminant(&error))) {
+                                tracing::warn!(topic = suffix, %error, "input dropped (more of this kind are only counted)");
+                            }
+                        }
+                    }
+                    continue;
+                }
                 match parse_command(suffix, &p.payload) {
                     Ok(command) => {
-                        if commands.try_send(EngineInput::Command(command)).is_err() {
+                        if inputs.commands.try_send(EngineInput::Command(command)).is_err() {
                             metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(topic = suffix, "engine busy: command dropped");
                         }

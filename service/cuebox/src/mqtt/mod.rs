@@ -120,6 +120,7 @@ pub fn start(
     config: LinkConfig,
     outbox: mpsc::Receiver<Outgoing>,
     commands: mpsc::Sender<EngineInput>,
+    chat: std::sync::mpsc::SyncSender<crate::messages::ChatMessage>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     tasks: &TaskTracker,
@@ -133,7 +134,8 @@ pub fn start(
     let (client, eventloop) = AsyncClient::new(options, 16);
     let (link_events, link_rx) = mpsc::channel(64);
     let poll_stop = CancellationToken::new();
-    tasks.spawn(link::poll(eventloop, config.prefix.clone(), commands, link_events, metrics.clone(), poll_stop.clone()));
+    let inputs = link::Inputs { prefix: config.prefix.clone(), commands, chat };
+    tasks.spawn(link::poll(eventloop, inputs, link_events, metrics.clone(), poll_stop.clone()));
     let publisher = publisher::Publisher::new(client, config.prefix, queue, discovery.unwrap_or_default(), metrics);
     tasks.spawn(async move {
         publisher.run(outbox, link_rx, cancel).await;

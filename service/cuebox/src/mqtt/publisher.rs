@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::{AsyncClient, QoS, SubscribeFilter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -153,7 +153,10 @@ impl Publisher {
         while self.connected && self.in_flight.is_none() {
             let Some(next) = self.next() else { return };
             let result = match &next {
-                Send::Subscribe => self.client.try_subscribe(format!("{}/cmd/#", self.prefix), QoS::AtLeastOnce),
+                Send::Subscribe => self.client.try_subscribe_many([
+                    SubscribeFilter::new(format!("{}/cmd/#", self.prefix), QoS::AtLeastOnce),
+                    SubscribeFilter::new(format!("{}/chat/in", self.prefix), QoS::AtLeastOnce),
+                ]),
                 Send::Publish { topic, retain, qos, payload } => self.client.try_publish(topic.as_str(), *qos, *retain, payload.clone()),
             };
             if let Err(error) = result {

@@ -8,7 +8,9 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use cuebox_vision::{Embedder, RgbView};
+use std::sync::Arc;
+
+use cuebox_vision::RgbView;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -17,7 +19,7 @@ use tokio::sync::mpsc;
 use super::WebState;
 use crate::commands::{BadInput, Model, import_file_named};
 use crate::engine::EngineInput;
-use crate::recognition::{SharedGallery, SharedPreview, reference};
+use crate::recognition::{Recognizer, SharedPreview, references};
 
 const ADMIN: &str = include_str!("../../web/admin.html");
 const LOGIN: &str = include_str!("../../web/login.html");
@@ -50,8 +52,7 @@ impl AdminToken {
 pub struct AdminState {
     /// `None`: no token configured, so the admin side refuses everyone.
     pub token: Option<AdminToken>,
-    pub embedder: Embedder,
-    pub gallery: SharedGallery,
+    pub recognizer: Arc<Recognizer>,
     pub preview: SharedPreview,
     pub engine: mpsc::Sender<EngineInput>,
     pub uploads: PathBuf,
@@ -224,17 +225,18 @@ async fn enroll_snapshot(_: Admin, State(s): State<WebState>, UrlPath(sku): UrlP
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "errors": ["no frame from the camera yet"] }))).into_response();
     };
     let _changing = s.admin.changing.lock().await;
-    let (store, embedder, gallery) = (s.store.clone(), s.admin.embedder.clone(), s.admin.gallery.clone());
+    let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
     let result = blocking(move || {
+        let embedder = recognizer.embedder();
         if store.product(&sku)?.is_none() {
             return Err(BadInput(vec![format!("no product {sku:?} in the catalog")]).into());
         }
         let frame = &preview.frame;
         let view = RgbView::new(frame.width, frame.height, &frame.rgb)?;
         let origin = format!("camera frame {}", frame.seq);
-        let added = reference(&embedder, &sku, view, view.center_square(), origin)?;
-        let total = store.enroll(&sku, &[added], q.replace)?;
-        gallery.reload(&store, &embedder)?;
+        let added = references(&embedder, &sku, view, view.center_square(), origin)?;
+        let total = store.enroll(&sku, &added, q.replace)?;
+        recognizer.gallery.reload(&store, &embedder)?;
         Ok(total)
     })
     .await;
@@ -307,11 +309,12 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
     if !problems.is_empty() {
         return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "errors": problems }))).into_response();
     }
-    let (store, embedder, gallery) = (s.store.clone(), s.admin.embedder.clone(), s.admin.gallery.clone());
+    let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
     let result = blocking(move || {
+        let embedder = recognizer.embedder();
         place_photos(&folder, &folder.join(&catalog))?;
         let report = import_file_named(&store, &folder.join(&catalog), &catalog, &Model::loaded(embedder.clone()))?;
-        gallery.reload(&store, &embedder)?;
+        recognizer.gallery.reload(&store, &embedder)?;
         Ok(report.to_string())
     })
     .await;

@@ -59,3 +59,28 @@ test("Next publishes cmd/cue and the next cue appears; screenshots at tablet siz
     await d.stop();
   }
 });
+
+test("a viewer question sent to chat/in appears on the tablet with its answer", async () => {
+  const dir = store();
+  const d = await daemon({ dir, sources: [asset("demo/clips/1-box.mp4")], device: "questions", extra: "[faq]\nsemantic = false\n" });
+  const watch = await listen(d.mqttPort, `${d.prefix}/#`);
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage({ viewport: { width: 1180, height: 820 } });
+    await page.goto(d.web + "/");
+    await page.waitForFunction(() => document.getElementById("conn").className === "online");
+    watch.publish(`${d.prefix}/chat/in`, { user: "viewer-1", text: "什么时候发货？" });
+    await page.waitForSelector("[data-testid=questions] li", { timeout: 15000 });
+    assert.match(await page.textContent("[data-testid=questions] li .q"), /什么时候发货/);
+    assert.equal(await page.isVisible("[data-testid=questions] li .a"), false, "the answer is folded");
+    await page.click("[data-testid=questions] li");
+    assert.match(await page.textContent("[data-testid=questions] li .a"), /48/);
+    watch.publish(`${d.prefix}/chat/in`, "什么时候发货啊");
+    await page.waitForFunction(() => document.querySelector("[data-testid=questions] li .count").textContent.length > 0, null, { timeout: 15000 });
+    assert.equal(await page.locator("[data-testid=questions] li").count(), 1, "the same question is counted, not listed twice");
+  } finally {
+    watch.close();
+    await chromium.close();
+    await d.stop();
+  }
+});

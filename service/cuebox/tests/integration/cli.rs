@@ -13,11 +13,12 @@ fn export(db: &Path) -> String {
     stdout(&out)
 }
 
-fn references(db: &Path, sku: &str) -> u64 {
+/// Photos enrolled for `sku` (each gives several references).
+fn photos(db: &Path, sku: &str) -> u64 {
     let out = run(cuebox().args(["catalog", "list", "--json", "--db"]).arg(db));
     assert!(out.status.success(), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array().unwrap().iter().find(|p| p["sku"] == sku).map(|p| p["references"].as_u64().unwrap()).unwrap_or(0)
+    list.as_array().unwrap().iter().find(|p| p["sku"] == sku).map(|p| p["photos"].as_u64().unwrap()).unwrap_or(0)
 }
 
 #[test]
@@ -100,7 +101,7 @@ fn importing_the_same_catalog_twice_is_a_no_op_and_export_round_trips() {
     let out = import(fresh.path(), &file);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(export(fresh.path()), exported);
-    assert_eq!(references(fresh.path(), "BISCUIT-BOX-01"), 3);
+    assert_eq!(photos(fresh.path(), "BISCUIT-BOX-01"), 3);
 
     let list = run(cuebox().args(["catalog", "list", "--db"]).arg(db.path()));
     let text = stdout(&list);
@@ -173,7 +174,7 @@ fn enroll_adds_photos_and_refuses_unknown_products_and_bad_images() {
     let db = demo_store();
     let out = run(cuebox().args(["enroll", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 4);
+    assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 4);
 
     let out = run(cuebox().args(["enroll", "--sku", "NOPE-1", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
     assert_eq!(out.status.code(), Some(2));
@@ -185,11 +186,11 @@ fn enroll_adds_photos_and_refuses_unknown_products_and_bad_images() {
         .arg(asset("demo/images/box-2.jpg"))
         .arg(data("not-an-image.jpg")));
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 4, "one bad photo enrolls none");
+    assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 4, "one bad photo enrolls none");
 
     let out = run(cuebox().args(["enroll", "--replace", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-2.jpg")));
     assert!(out.status.success());
-    assert_eq!(references(db.path(), "BISCUIT-BOX-01"), 1);
+    assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 1);
 }
 
 #[test]
@@ -197,4 +198,26 @@ fn usage_errors_exit_2() {
     assert_eq!(run(cuebox().arg("no-such-command")).status.code(), Some(2));
     assert_eq!(run(cuebox().args(["recognize"])).status.code(), Some(2));
     assert_eq!(run(cuebox().arg("--help")).status.code(), Some(0));
+}
+
+/// `cuebox bench --json` (CONTRACT §7): every figure measured, none made up; with `--peer`, the
+/// same model in onnxruntime beside tract.
+#[test]
+fn bench_measures_the_model_recognition_and_a_real_daemon() {
+    let out = run(cuebox().args(["bench", "--json", "--seconds", "6", "--peer"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    eprintln!("bench: {report}");
+    assert_eq!(report["model"], "efficientnet-lite0");
+    assert_eq!(report["threads"], 1);
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
+    for path in [
+        "/inference_ms/p50", "/inference_ms/p99", "/recognitions_per_s", "/glass_to_mqtt_ms/p50", "/glass_to_mqtt_ms/p99",
+        "/rss_mb", "/startup_ms", "/peer/onnxruntime_ms/p50", "/peer/tract_over_onnxruntime_p50",
+    ] {
+        assert!(positive(report.pointer(path).unwrap_or(&serde_json::Value::Null)), "{path} in {report}");
+    }
+    let p50 = report["inference_ms"]["p50"].as_f64().unwrap();
+    assert!(report["inference_ms"]["p99"].as_f64().unwrap() >= p50);
+    assert!(report["rss_mb"].as_f64().unwrap() > 50.0, "a daemon holding the models is not tiny: {report}");
 }

@@ -2,6 +2,8 @@
 //! tract on the real model, sled on disk, Debian's mosquitto.
 
 mod cli;
+mod content;
 mod daemon;
 mod mqtt;
+mod recognition;
 mod support;

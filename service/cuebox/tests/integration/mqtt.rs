@@ -56,12 +56,16 @@ fn every_topic_has_its_retain_flag_qos_and_payload_shape() {
     assert_eq!(keys(&overlay.json()), set(&["sku", "title", "price", "promo", "ts"]));
     let prompt = live.wait_for(&config.topic("prompt"), WAIT, |_| true).expect("a prompt");
     assert_eq!(prompt.qos, QoS::AtLeastOnce);
-    assert_eq!(keys(&prompt.json()), set(&["id", "ts", "sku", "kind", "text", "lang", "card", "position", "count"]));
+    assert_eq!(keys(&prompt.json()), set(&["id", "ts", "sku", "kind", "text", "lang", "card", "position", "count", "next"]));
+    assert!(prompt.json()["next"].as_str().is_some_and(|next| !next.is_empty()), "the next cue is previewed");
     let metrics = live.wait_for(&config.topic("metrics"), WAIT, |_| true).expect("metrics");
     assert_eq!(metrics.qos, QoS::AtMostOnce);
     assert_eq!(
         keys(&metrics.json()),
-        set(&["ts", "camera", "camera_restarts", "fps_in", "fps_processed", "frames_dropped", "inference_ms_p50", "inference_ms_p99", "outbox_depth", "uptime_s"])
+        set(&[
+            "ts", "camera", "camera_error", "camera_outage_ms", "camera_restarts", "fps_in", "fps_processed", "frames_dropped",
+            "frames_unreadable", "inference_ms_p50", "inference_ms_p99", "outbox_depth", "uptime_s"
+        ])
     );
     assert_eq!(metrics.json()["camera"], "streaming");
 

@@ -54,7 +54,7 @@ pub fn free_port() -> u16 {
 pub struct Mosquitto {
     child: Option<Child>,
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    _folder: tempfile::TempDir,
     config: PathBuf,
 }
 
@@ -71,7 +71,7 @@ impl Mosquitto {
         let port = free_port();
         let path = dir.path().join("mosquitto.conf");
         std::fs::write(&path, format!("{}\nlog_dest stderr\nlog_type all\n", config(port, dir.path()))).unwrap();
-        let mut broker = Self { child: None, port, dir, config: path };
+        let mut broker = Self { child: None, port, _folder: dir, config: path };
         broker.restart();
         broker
     }
@@ -98,12 +98,22 @@ impl Mosquitto {
         self.child = Some(child);
     }
 
-    /// SIGTERM (mosquitto saves its persistent state), then wait for it to exit.
+    /// SIGTERM (mosquitto saves its persistent state), then wait for it to exit. A SIGTERM that
+    /// arrives just after mosquitto opened its listeners but before its main loop began is lost
+    /// (the loop resets its "run" flag), so it is sent again until mosquitto exits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: signalling our own child process.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
+            for _ in 0..50 {
+                // SAFETY: signalling our own child process.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                for _ in 0..10 {
+                    if child.try_wait().unwrap().is_some() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            panic!("mosquitto did not stop on SIGTERM");
         }
     }
 }
@@ -221,6 +231,12 @@ impl Daemon {
 
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGHUP: reload the configuration.
+    pub fn hangup(&self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
     }
 
     /// SIGKILL: no chance to clean up.

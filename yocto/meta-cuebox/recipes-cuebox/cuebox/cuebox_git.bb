@@ -41,6 +41,7 @@ do_install() {
     install -D -m 0644 ${S}/systemd/cuebox.service ${D}${systemd_system_unitdir}/cuebox.service
     install -D -m 0644 ${S}/systemd/cuebox-firstboot.service ${D}${systemd_system_unitdir}/cuebox-firstboot.service
     install -D -m 0644 ${S}/systemd/mosquitto.service.d/cuebox.conf ${D}${systemd_system_unitdir}/mosquitto.service.d/cuebox.conf
+    install -D -m 0644 ${S}/systemd/cuebox-panel.rules ${D}${nonarch_base_libdir}/udev/rules.d/70-cuebox-panel.rules
     install -D -m 0644 ${S}/systemd/cuebox.toml ${D}${sysconfdir}/cuebox/cuebox.toml
     install -D -m 0644 ${S}/systemd/mosquitto/cuebox.conf ${D}${sysconfdir}/cuebox/mosquitto.conf
     install -D -m 0644 ${S}/systemd/mosquitto/cuebox.acl ${D}${sysconfdir}/cuebox/mosquitto.acl
@@ -55,7 +56,7 @@ USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/cuebox --no-crea
 SYSTEMD_SERVICE:${PN} = "cuebox.service cuebox-firstboot.service"
 SYSTEMD_AUTO_ENABLE = "enable"
 
-FILES:${PN} += "${systemd_system_unitdir}/mosquitto.service.d"
+FILES:${PN} += "${systemd_system_unitdir}/mosquitto.service.d ${nonarch_base_libdir}/udev/rules.d"
 CONFFILES:${PN} = "${sysconfdir}/cuebox/cuebox.toml \
                    ${sysconfdir}/cuebox/mosquitto.conf \
                    ${sysconfdir}/cuebox/mosquitto.acl"

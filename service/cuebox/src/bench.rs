@@ -1,0 +1,367 @@
+//! `cuebox bench`: the pipeline measured on this machine (CONTRACT §7). The model and the
+//! recognition step are timed in this process on the demo photos; startup, frame-to-MQTT latency
+//! and memory are read off a real daemon (`cuebox run` on the demo clips with the demo catalog,
+//! its own store, broker and web ports). With `--peer`, onnxruntime runs the same model on the
+//! same input tensor in rounds interleaved with tract's, so both see the same machine load.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cuebox_vision::{Embedder, Finder, Gallery, INPUT_SIZE, RECOMMENDED_RULE, RgbImage, Strategy, decode_image};
+use serde_json::{Value, json};
+
+use crate::assets;
+
+/// tract runs one inference on one thread; the peer is given the same.
+const THREADS: usize = 1;
+/// Runs per interleaved round of tract and the peer.
+const ROUND: usize = 10;
+
+pub struct BenchOptions {
+    pub seconds: u64,
+    pub json: bool,
+    pub peer: bool,
+    pub config: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+}
+
+pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
+    let model = assets::model_path(options.model.as_deref())?;
+    let demo = assets::demo()?;
+    let photos = demo_photos(&demo.catalog)?;
+    let embedder = Embedder::load(&model)?;
+    let budget = Duration::from_secs(options.seconds.max(1));
+
+    let inference = time_inference(&embedder, &photos, budget / 3)?;
+    let (recognitions_per_s, recognition) = time_recognition(&embedder, &photos, budget / 3)?;
+    let daemon = measure_daemon(&demo.catalog, options, budget / 3)?;
+    let mut report = json!({
+        "model": embedder.info().name,
+        "threads": THREADS,
+        "inference_ms": summary(&inference),
+        "recognitions_per_s": round(recognitions_per_s),
+        "recognition_ms": summary(&recognition),
+        "glass_to_mqtt_ms": { "p50": daemon.glass_to_mqtt.0, "p99": daemon.glass_to_mqtt.1 },
+        "rss_mb": round(daemon.rss_mb),
+        "rss_peak_mb": round(daemon.rss_peak_mb),
+        "startup_ms": round(daemon.startup_ms),
+        "model_load_ms": round(embedder.info().load_ms),
+    });
+    if options.peer {
+        report["peer"] = compare_with_onnxruntime(&embedder, &model, &photos[0], budget / 3)?;
+    }
+    if options.json {
+        println!("{report}");
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn demo_photos(catalog: &Path) -> anyhow::Result<Vec<RgbImage>> {
+    let folder = catalog.parent().map(|p| p.join("images")).unwrap_or_default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("demo photos folder {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "png"))
+        .collect();
+    paths.sort();
+    let photos = paths
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if photos.is_empty() {
+        bail!("no demo photos in {} (run `cargo xtask setup`)", folder.display());
+    }
+    Ok(photos)
+}
+
+/// Milliseconds per embedding (resampling included), for `budget` (at least 30 runs).
+fn time_inference(embedder: &Embedder, photos: &[RgbImage], budget: Duration) -> anyhow::Result<Vec<f64>> {
+    let started = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 30 || started.elapsed() < budget {
+        let view = photos[times.len() % photos.len()].view()?;
+        let t = Instant::now();
+        embedder.embed(view, view.center_square())?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(times)
+}
+
+/// Whole recognitions (every region embedded and matched against the demo gallery) per second on
+/// one thread, and their times.
+fn time_recognition(embedder: &Embedder, photos: &[RgbImage], budget: Duration) -> anyhow::Result<(f64, Vec<f64>)> {
+    let finder = Finder::new(embedder.clone(), None, Strategy::recommended());
+    let mut gallery = Gallery::default();
+    for (index, photo) in photos.iter().enumerate() {
+        for reference in finder.references(photo.view()?)? {
+            gallery.add(format!("PHOTO-{index}"), reference);
+        }
+    }
+    let started = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 20 || started.elapsed() < budget {
+        let view = photos[times.len() % photos.len()].view()?;
+        let t = Instant::now();
+        finder.find(view, &gallery, RECOMMENDED_RULE)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok((times.len() as f64 / started.elapsed().as_secs_f64(), times))
+}
+
+struct DaemonFigures {
+    startup_ms: f64,
+    glass_to_mqtt: (Value, Value),
+    rss_mb: f64,
+    rss_peak_mb: f64,
+}
+
+/// A real daemon on the demo: started, left to run for `run_for`, then read and stopped.
+fn measure_daemon(catalog: &Path, options: &BenchOptions, run_for: Duration) -> anyhow::Result<DaemonFigures> {
+    let exe = std::env::current_exe().context("finding the cuebox executable")?;
+    let store = tempfile_dir()?;
+    let command = |args: &[&str]| {
+        let mut c = Command::new(&exe);
+        if let Some(config) = &options.config {
+            c.arg("--config").arg(config);
+        }
+        c.args(args).env("CUEBOX_STORE_PATH", store.path()).env("RUST_LOG", "warn").stdin(Stdio::null());
+        c
+    };
+    let import = command(&["catalog", "import"]).arg(catalog).stdout(Stdio::null()).output().context("importing the demo catalog")?;
+    if !import.status.success() {
+        bail!("importing the demo catalog failed: {}", String::from_utf8_lossy(&import.stderr).trim());
+    }
+    let web = free_port()?;
+    let started = Instant::now();
+    let mut daemon = command(&["run"])
+        .env("CUEBOX_WEB_LISTEN", format!("127.0.0.1:{web}"))
+        .env("CUEBOX_MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{}", free_port()?))
+        .env("CUEBOX_MQTT_EMBEDDED_WS_LISTEN", format!("127.0.0.1:{}", free_port()?))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the daemon")?;
+    let result = (|| {
+        let startup_ms = loop {
+            if let Some(status) = daemon.try_wait()? {
+                bail!("the daemon stopped during startup ({status})");
+            }
+            if http_get(web, "/healthz").is_ok_and(|(status, _)| status == 200) {
+                break started.elapsed().as_secs_f64() * 1e3;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the daemon was not healthy within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(run_for.max(Duration::from_secs(3)));
+        let (_, metrics) = http_get(web, "/metrics")?;
+        let gauge = |name: &str| -> Value {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("cuebox_{name} ")))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map_or(Value::Null, |v| json!(round(v)))
+        };
+        let (rss_mb, rss_peak_mb) = memory(daemon.id())?;
+        Ok(DaemonFigures { startup_ms, glass_to_mqtt: (gauge("glass_to_mqtt_ms_p50"), gauge("glass_to_mqtt_ms_p99")), rss_mb, rss_peak_mb })
+    })();
+    stop(&mut daemon);
+    result
+}
+
+fn tempfile_dir() -> anyhow::Result<TempDir> {
+    let path = std::env::temp_dir().join(format!("cuebox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(TempDir(path))
+}
+
+/// A scratch folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// Status and body of a plain HTTP/1.0 GET on loopback.
+fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Resident and peak resident memory of a process, in MiB.
+fn memory(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the daemon's memory")?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The onnxruntime peer (bench/peer_onnxruntime.py in the project's Python environment).
+struct Peer {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn start(model: &Path, tensor: &Path) -> anyhow::Result<(Self, Value)> {
+        let script = assets::find("bench/peer_onnxruntime.py").context("the peer needs a source checkout (bench/peer_onnxruntime.py)")?;
+        let python = script
+            .parent()
+            .and_then(Path::parent)
+            .map(|root| root.join(".venv/bin/python"))
+            .filter(|p| p.exists())
+            .context("the peer needs the project's Python environment (.venv, from `cargo xtask setup`)")?;
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(model)
+            .arg(tensor)
+            .arg(THREADS.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the onnxruntime peer")?;
+        let input = child.stdin.take().context("peer stdin")?;
+        let output = BufReader::new(child.stdout.take().context("peer stdout")?);
+        let mut peer = Self { child, input, output };
+        let hello = peer.line()?;
+        Ok((peer, hello))
+    }
+
+    fn line(&mut self) -> anyhow::Result<Value> {
+        let mut line = String::new();
+        if self.output.read_line(&mut line)? == 0 {
+            bail!("the onnxruntime peer stopped");
+        }
+        serde_json::from_str(&line).with_context(|| format!("the peer said {line:?}"))
+    }
+
+    fn run(&mut self, times: usize) -> anyhow::Result<Vec<f64>> {
+        writeln!(self.input, "{times}")?;
+        self.input.flush()?;
+        let reply = self.line()?;
+        reply["ms"].as_array().context("the peer's reply has no times")?.iter().map(|v| v.as_f64().context("not a time")).collect()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tract and onnxruntime on the same input tensor, in alternating rounds.
+fn compare_with_onnxruntime(embedder: &Embedder, model: &Path, photo: &RgbImage, budget: Duration) -> anyhow::Result<Value> {
+    let view = photo.view()?;
+    let crop = view.center_square();
+    let mut tensor = vec![0f32; 3 * INPUT_SIZE * INPUT_SIZE];
+    view.resample_normalized(crop, INPUT_SIZE, 127.0, 128.0, &mut tensor)?;
+    let scratch = tempfile_dir()?;
+    let tensor_file = scratch.path().join("input.f32");
+    std::fs::write(&tensor_file, tensor.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+    let (mut peer, hello) = Peer::start(model, &tensor_file)?;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while ours.len() < 5 * ROUND || started.elapsed() < budget {
+        for _ in 0..ROUND {
+            let t = Instant::now();
+            embedder.infer(view, crop)?;
+            ours.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        theirs.extend(peer.run(ROUND)?);
+    }
+    let ratio = median(&ours) / median(&theirs);
+    Ok(json!({
+        "runtime": format!("onnxruntime {}", hello["onnxruntime"].as_str().unwrap_or("?")),
+        "note": "both heads (embedding and logits), one thread each; tract's times include resampling the crop to the input tensor, onnxruntime's start from that tensor",
+        "tract_ms": summary(&ours),
+        "onnxruntime_ms": summary(&theirs),
+        "tract_over_onnxruntime_p50": round(ratio),
+        "onnxruntime_rss_mb": hello["rss_mb"],
+    }))
+}
+
+fn median(values: &[f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0)
+}
+
+fn summary(values: &[f64]) -> Value {
+    json!({ "p50": round(quantile(values, 0.5)), "p99": round(quantile(values, 0.99)), "runs": values.len() })
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn print_report(report: &Value) {
+    let ms = |v: &Value| format!("p50 {} ms, p99 {} ms", v["p50"], v["p99"]);
+    println!("model               {} ({} thread)", report["model"].as_str().unwrap_or(""), report["threads"]);
+    println!("model load          {} ms", report["model_load_ms"]);
+    println!("inference           {} ({} runs)", ms(&report["inference_ms"]), report["inference_ms"]["runs"]);
+    println!("recognition         {} per second on one thread ({})", report["recognitions_per_s"], ms(&report["recognition_ms"]));
+    println!("frame to MQTT       {}", ms(&report["glass_to_mqtt_ms"]));
+    println!("daemon memory       {} MiB resident, {} MiB at most", report["rss_mb"], report["rss_peak_mb"]);
+    println!("daemon startup      {} ms to healthy", report["startup_ms"]);
+    if let Some(peer) = report.get("peer") {
+        println!(
+            "peer                {}: {}; tract {}; tract/onnxruntime at p50 = {}",
+            peer["runtime"].as_str().unwrap_or(""),
+            ms(&peer["onnxruntime_ms"]),
+            ms(&peer["tract_ms"]),
+            peer["tract_over_onnxruntime_p50"]
+        );
+    }
+}
