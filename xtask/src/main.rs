@@ -175,7 +175,13 @@ fn venv() -> Result<PathBuf> {
     let venv = root().join(".venv");
     let python = venv.join("bin/python");
     let requirements: Vec<PathBuf> =
-        ["models/requirements.txt", "models/requirements-palm.txt", "models/requirements-e5.txt", "eval/requirements.txt"]
+        [
+            "models/requirements.txt",
+            "models/requirements-palm.txt",
+            "models/requirements-e5.txt",
+            "eval/requirements.txt",
+            "bench/requirements.txt",
+        ]
             .iter()
             .map(|r| root().join(r))
             .collect();

@@ -2,7 +2,10 @@
 //! recognition step are timed in this process on the demo photos; startup, frame-to-MQTT latency
 //! and memory are read off a real daemon (`cuebox run` on the demo clips with the demo catalog,
 //! its own store, broker and web ports). With `--peer`, onnxruntime runs the same model on the
-//! same input tensor in rounds interleaved with tract's, so both see the same machine load.
+//! same input tensor in rounds interleaved with tract's, so both see the same machine load, and
+//! the pipeline a studio engineer would write instead (bench/peer_pipeline.py: OpenCV,
+//! onnxruntime on the whole frame, nearest neighbour, paho-mqtt) runs on the same clips while
+//! the daemon does, publishing to the daemon's broker.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -38,7 +41,7 @@ pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
 
     let inference = time_inference(&embedder, &photos, budget / 3)?;
     let (recognitions_per_s, recognition) = time_recognition(&embedder, &photos, budget / 3)?;
-    let daemon = measure_daemon(&demo.catalog, options, budget / 3)?;
+    let daemon = measure_daemon(&demo.catalog, options, &model, budget / 3)?;
     let mut report = json!({
         "model": embedder.info().name,
         "threads": THREADS,
@@ -50,9 +53,15 @@ pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
         "rss_peak_mb": round(daemon.rss_peak_mb),
         "startup_ms": round(daemon.startup_ms),
         "model_load_ms": round(embedder.info().load_ms),
+        "daemon": {
+            "recognitions_per_s": round(daemon.recognitions_per_s),
+            "recognitions_per_cpu_s": round(daemon.recognitions_per_cpu_s),
+            "cores": round(daemon.cores),
+        },
     });
     if options.peer {
         report["peer"] = compare_with_onnxruntime(&embedder, &model, &photos[0], budget / 3)?;
+        report["peer_pipeline"] = daemon.peer_pipeline.unwrap_or(Value::Null);
     }
     if options.json {
         println!("{report}");
@@ -119,10 +128,16 @@ struct DaemonFigures {
     glass_to_mqtt: (Value, Value),
     rss_mb: f64,
     rss_peak_mb: f64,
+    recognitions_per_s: f64,
+    recognitions_per_cpu_s: f64,
+    /// CPU seconds per second: 1.0 is one whole core.
+    cores: f64,
+    peer_pipeline: Option<Value>,
 }
 
-/// A real daemon on the demo: started, left to run for `run_for`, then read and stopped.
-fn measure_daemon(catalog: &Path, options: &BenchOptions, run_for: Duration) -> anyhow::Result<DaemonFigures> {
+/// A real daemon on the demo: started, left to run for `run_for`, then read (and, with `--peer`,
+/// the pipeline peer run beside it) and stopped.
+fn measure_daemon(catalog: &Path, options: &BenchOptions, model: &Path, run_for: Duration) -> anyhow::Result<DaemonFigures> {
     let exe = std::env::current_exe().context("finding the cuebox executable")?;
     let store = tempfile_dir()?;
     let command = |args: &[&str]| {
@@ -137,11 +152,11 @@ fn measure_daemon(catalog: &Path, options: &BenchOptions, run_for: Duration) -> 
     if !import.status.success() {
         bail!("importing the demo catalog failed: {}", String::from_utf8_lossy(&import.stderr).trim());
     }
-    let web = free_port()?;
+    let (web, mqtt) = (free_port()?, free_port()?);
     let started = Instant::now();
     let mut daemon = command(&["run"])
         .env("CUEBOX_WEB_LISTEN", format!("127.0.0.1:{web}"))
-        .env("CUEBOX_MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{}", free_port()?))
+        .env("CUEBOX_MQTT_EMBEDDED_LISTEN", format!("127.0.0.1:{mqtt}"))
         .env("CUEBOX_MQTT_EMBEDDED_WS_LISTEN", format!("127.0.0.1:{}", free_port()?))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,20 +175,80 @@ fn measure_daemon(catalog: &Path, options: &BenchOptions, run_for: Duration) -> 
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        let window_start = (Instant::now(), cpu_seconds(daemon.id())?, metric(&http_get(web, "/metrics")?.1, "frames_processed_total"));
         std::thread::sleep(run_for.max(Duration::from_secs(3)));
         let (_, metrics) = http_get(web, "/metrics")?;
-        let gauge = |name: &str| -> Value {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("cuebox_{name} ")))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map_or(Value::Null, |v| json!(round(v)))
-        };
+        let wall = window_start.0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(daemon.id())? - window_start.1;
+        let recognized = metric(&metrics, "frames_processed_total").unwrap_or(0.0) - window_start.2.unwrap_or(0.0);
+        let gauge = |name: &str| metric(&metrics, name).map_or(Value::Null, |v| json!(round(v)));
         let (rss_mb, rss_peak_mb) = memory(daemon.id())?;
-        Ok(DaemonFigures { startup_ms, glass_to_mqtt: (gauge("glass_to_mqtt_ms_p50"), gauge("glass_to_mqtt_ms_p99")), rss_mb, rss_peak_mb })
+        let peer_pipeline = if options.peer { Some(run_pipeline_peer(model, catalog, mqtt, run_for.max(Duration::from_secs(3)))?) } else { None };
+        Ok(DaemonFigures {
+            startup_ms,
+            glass_to_mqtt: (gauge("glass_to_mqtt_ms_p50"), gauge("glass_to_mqtt_ms_p99")),
+            rss_mb,
+            rss_peak_mb,
+            recognitions_per_s: recognized / wall,
+            recognitions_per_cpu_s: if cpu > 0.0 { recognized / cpu } else { 0.0 },
+            cores: cpu / wall,
+            peer_pipeline,
+        })
     })();
     stop(&mut daemon);
     result
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(&format!("cuebox_{name} "))).and_then(|v| v.trim().parse().ok())
+}
+
+/// User and system CPU time of a process so far, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading the daemon's CPU time")?;
+    // The fields after the command name (which may hold spaces) are counted from its closing ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).context("malformed /proc stat");
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11)? + ticks(12)?) / per_second)
+}
+
+/// bench/peer_pipeline.py on the demo clips and photos, publishing to the daemon's broker.
+fn run_pipeline_peer(model: &Path, catalog: &Path, mqtt: u16, run_for: Duration) -> anyhow::Result<Value> {
+    let script = assets::find("bench/peer_pipeline.py").context("the pipeline peer needs a source checkout (bench/peer_pipeline.py)")?;
+    let python = project_python(&script)?;
+    let demo = catalog.parent().context("the demo folder")?;
+    let mut clips: Vec<PathBuf> = std::fs::read_dir(demo.join("clips"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    clips.sort();
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(model)
+        .arg(demo.join("images"))
+        .arg(mqtt.to_string())
+        .arg("bench/peer")
+        .arg(run_for.as_secs_f64().to_string())
+        .args(&clips)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the pipeline peer")?;
+    if !out.status.success() {
+        bail!("the pipeline peer failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout).context("the pipeline peer's report")
+}
+
+/// The project's Python environment (`.venv` beside bench/, from `cargo xtask setup`).
+fn project_python(script: &Path) -> anyhow::Result<PathBuf> {
+    script
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join(".venv/bin/python"))
+        .filter(|p| p.exists())
+        .context("the peers need the project's Python environment (.venv, from `cargo xtask setup`)")
 }
 
 fn tempfile_dir() -> anyhow::Result<TempDir> {
@@ -252,12 +327,7 @@ struct Peer {
 impl Peer {
     fn start(model: &Path, tensor: &Path) -> anyhow::Result<(Self, Value)> {
         let script = assets::find("bench/peer_onnxruntime.py").context("the peer needs a source checkout (bench/peer_onnxruntime.py)")?;
-        let python = script
-            .parent()
-            .and_then(Path::parent)
-            .map(|root| root.join(".venv/bin/python"))
-            .filter(|p| p.exists())
-            .context("the peer needs the project's Python environment (.venv, from `cargo xtask setup`)")?;
+        let python = project_python(&script)?;
         let mut child = Command::new(python)
             .arg(&script)
             .arg(model)
@@ -355,6 +425,17 @@ fn print_report(report: &Value) {
     println!("frame to MQTT       {}", ms(&report["glass_to_mqtt_ms"]));
     println!("daemon memory       {} MiB resident, {} MiB at most", report["rss_mb"], report["rss_peak_mb"]);
     println!("daemon startup      {} ms to healthy", report["startup_ms"]);
+    let daemon = &report["daemon"];
+    println!(
+        "daemon CPU          {} cores for {} recognitions a second ({} per CPU-second, capture and decoding included)",
+        daemon["cores"], daemon["recognitions_per_s"], daemon["recognitions_per_cpu_s"]
+    );
+    if let Some(pipeline) = report.get("peer_pipeline").filter(|p| !p.is_null()) {
+        println!(
+            "pipeline peer       OpenCV + onnxruntime (whole frame) + paho: {} recognitions a second, {} per CPU-second, frame p50 {} ms p99 {} ms, {} MiB",
+            pipeline["recognitions_per_s"], pipeline["recognitions_per_cpu_s"], pipeline["frame_ms"]["p50"], pipeline["frame_ms"]["p99"], pipeline["rss_mb"]
+        );
+    }
     if let Some(peer) = report.get("peer") {
         println!(
             "peer                {}: {}; tract {}; tract/onnxruntime at p50 = {}",

@@ -213,7 +213,8 @@ fn bench_measures_the_model_recognition_and_a_real_daemon() {
     let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
     for path in [
         "/inference_ms/p50", "/inference_ms/p99", "/recognitions_per_s", "/glass_to_mqtt_ms/p50", "/glass_to_mqtt_ms/p99",
-        "/rss_mb", "/startup_ms", "/peer/onnxruntime_ms/p50", "/peer/tract_over_onnxruntime_p50",
+        "/rss_mb", "/startup_ms", "/peer/onnxruntime_ms/p50", "/peer/tract_over_onnxruntime_p50", "/daemon/recognitions_per_s",
+        "/daemon/recognitions_per_cpu_s", "/daemon/cores", "/peer_pipeline/recognitions_per_s", "/peer_pipeline/recognitions_per_cpu_s",
     ] {
         assert!(positive(report.pointer(path).unwrap_or(&serde_json::Value::Null)), "{path} in {report}");
     }

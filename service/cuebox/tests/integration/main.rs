@@ -7,3 +7,4 @@ mod daemon;
 mod mqtt;
 mod recognition;
 mod support;
+mod systemd;

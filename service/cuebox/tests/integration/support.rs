@@ -222,6 +222,12 @@ impl Daemon {
         Self { child }
     }
 
+    /// Starts the daemon with extra environment variables.
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
+        let child = cuebox().arg("run").arg("--config").arg(config).envs(env.iter().copied()).stderr(Stdio::inherit()).spawn().expect("cuebox starts");
+        Self { child }
+    }
+
     /// Starts the daemon with its log written to `log`.
     pub fn start_logged(config: &Path, log: &Path) -> Self {
         let file = std::fs::File::create(log).unwrap();
