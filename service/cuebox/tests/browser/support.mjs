@@ -4,7 +4,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { join, dirname, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -12,7 +12,9 @@ import mqtt from "mqtt";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "../../../..");
 export const binary = join(repo, "target/release/cuebox");
-export const screenshots = join(repo, "docs/screenshots");
+// The README's pictures are refreshed with CUEBOX_SCREENSHOTS=docs/screenshots; test runs otherwise
+// leave the tree as it is.
+export const screenshots = resolvePath(repo, process.env.CUEBOX_SCREENSHOTS ?? "target/screenshots");
 
 export function asset(relative) {
   const path = join(repo, relative);
