@@ -21,16 +21,10 @@ import numpy as np
 import onnxruntime as ort
 import paho.mqtt.client as mqtt
 
+from peer_onnxruntime import rss_mb
+
 SIZE = 224
 MIN_SCORE = 0.5
-
-
-def rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return None
 
 
 def tensor(bgr):

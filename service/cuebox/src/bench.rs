@@ -175,12 +175,14 @@ fn measure_daemon(catalog: &Path, options: &BenchOptions, model: &Path, run_for:
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let window_start = (Instant::now(), cpu_seconds(daemon.id())?, metric(&http_get(web, "/metrics")?.1, "frames_processed_total"));
+        let processed = |metrics: &str| metric(metrics, "frames_processed_total").unwrap_or(0.0);
+        let (window_started, cpu_before, processed_before) =
+            (Instant::now(), cpu_seconds(daemon.id())?, processed(&http_get(web, "/metrics")?.1));
         std::thread::sleep(run_for.max(Duration::from_secs(3)));
         let (_, metrics) = http_get(web, "/metrics")?;
-        let wall = window_start.0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds(daemon.id())? - window_start.1;
-        let recognized = metric(&metrics, "frames_processed_total").unwrap_or(0.0) - window_start.2.unwrap_or(0.0);
+        let wall = window_started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(daemon.id())? - cpu_before;
+        let recognized = processed(&metrics) - processed_before;
         let gauge = |name: &str| metric(&metrics, name).map_or(Value::Null, |v| json!(round(v)));
         let (rss_mb, rss_peak_mb) = memory(daemon.id())?;
         let peer_pipeline = if options.peer { Some(run_pipeline_peer(model, catalog, mqtt, run_for.max(Duration::from_secs(3)))?) } else { None };

@@ -218,8 +218,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path) -> Self {
-        let child = cuebox().arg("run").arg("--config").arg(config).stderr(Stdio::inherit()).spawn().expect("cuebox starts");
-        Self { child }
+        Self::start_with_env(config, &[])
     }
 
     /// Starts the daemon with extra environment variables.

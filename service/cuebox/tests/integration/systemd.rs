@@ -6,6 +6,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tempfile::TempDir;
+
 use crate::support::{Daemon, DaemonConfig, demo_store, free_port, short_clips};
 
 /// 400 ms: the daemon pets every 200 ms while it makes progress.
@@ -54,14 +56,21 @@ fn embedded_broker() -> String {
     format!("url = \"embedded\"\nembedded_listen = \"127.0.0.1:{}\"\nembedded_ws_listen = \"127.0.0.1:{}\"", free_port(), free_port())
 }
 
-#[test]
-fn ready_then_watchdog_pets_while_frames_flow_and_stopping_at_the_end() {
+/// The daemon on the demo with its own notify socket and a watchdog, once it has sent READY=1.
+fn start_notifying(name: &str, env: &[(&str, &str)]) -> (TempDir, Manager, Daemon) {
     let store = demo_store();
     let clips = short_clips(store.path());
-    let config = DaemonConfig::write(store.path(), "notify", &clips, store.path(), &embedded_broker(), "");
+    let config = DaemonConfig::write(store.path(), name, &clips, store.path(), &embedded_broker(), "");
     let (manager, socket) = Manager::bind(store.path());
-    let daemon = Daemon::start_with_env(&config.path, &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", WATCHDOG_USEC)]);
+    let notify = [("NOTIFY_SOCKET", socket.as_str()), ("WATCHDOG_USEC", WATCHDOG_USEC)];
+    let daemon = Daemon::start_with_env(&config.path, &[&notify[..], env].concat());
     manager.wait_for("READY=1", Duration::from_secs(30));
+    (store, manager, daemon)
+}
+
+#[test]
+fn ready_then_watchdog_pets_while_frames_flow_and_stopping_at_the_end() {
+    let (_store, manager, daemon) = start_notifying("notify", &[]);
     let pets = manager.collect(Duration::from_secs(3)).iter().filter(|s| *s == "WATCHDOG=1").count();
     assert!(pets >= 5, "frames flow, so the watchdog is petted every 200 ms: {pets} pets in 3 s");
     daemon.stop();
@@ -70,17 +79,9 @@ fn ready_then_watchdog_pets_while_frames_flow_and_stopping_at_the_end() {
 
 #[test]
 fn a_camera_that_never_delivers_lets_the_watchdog_fire() {
-    let store = demo_store();
-    let clips = short_clips(store.path());
-    let config = DaemonConfig::write(store.path(), "stalled", &clips, store.path(), &embedded_broker(), "");
-    let (manager, socket) = Manager::bind(store.path());
     // Nothing listens there: the source retries for ever and no frame arrives.
     let dead_camera = format!("rtsp://127.0.0.1:{}/camera", free_port());
-    let daemon = Daemon::start_with_env(
-        &config.path,
-        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", WATCHDOG_USEC), ("CUEBOX_CAPTURE_SOURCE", &dead_camera)],
-    );
-    manager.wait_for("READY=1", Duration::from_secs(30));
+    let (_store, manager, daemon) = start_notifying("stalled", &[("CUEBOX_CAPTURE_SOURCE", &dead_camera)]);
     let states = manager.collect(Duration::from_secs(3));
     assert!(!states.iter().any(|s| s == "WATCHDOG=1"), "no frames, no pets: {states:?}");
     daemon.stop();
