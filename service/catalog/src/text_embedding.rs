@@ -3,6 +3,8 @@
 //! the 4-bit token-embedding table and dequantised here, and tract runs the encoder, which
 //! returns the mean-pooled, L2-normalised embedding.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,8 +65,12 @@ impl TextEmbedder {
         let plan = optimise(&read_hashed(&model_path)?).map_err(|e| model_error(&model_path, format!("{e:#}")))?;
         let tokenizer = Tokenizer::from_json(&read_hashed(&tokenizer_path)?)
             .map_err(|message| model_error(&tokenizer_path, message))?;
-        let table = TokenTable::parse(read_hashed(&table_path)?, tokenizer.vocabulary_size())
-            .map_err(|message| model_error(&table_path, message))?;
+        let table_error = |message: String| model_error(&table_path, message);
+        let mut table_file = File::open(&table_path).map_err(|e| table_error(e.to_string()))?;
+        let table_bytes = table_file.metadata().map_err(|e| table_error(e.to_string()))?.len();
+        hasher.update(table_bytes.to_be_bytes());
+        std::io::copy(&mut table_file, &mut hasher).map_err(|e| table_error(e.to_string()))?;
+        let table = TokenTable::open(table_file, tokenizer.vocabulary_size()).map_err(table_error)?;
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }) };
         embedder
@@ -126,15 +132,17 @@ fn model_error(path: &Path, message: String) -> TextEmbeddingError {
     TextEmbeddingError::Model { path: PathBuf::from(path), message }
 }
 
-/// The token-embedding table in its shipped 4-bit form; rows are dequantised as they are gathered.
+/// The token-embedding table in its shipped 4-bit form, read a row at a time from the file: a
+/// question needs a few dozen of its 250k rows, so the 54 MB need not be resident.
 struct TokenTable {
-    bytes: Vec<u8>,
+    file: File,
     rows: usize,
 }
 
 impl TokenTable {
-    fn parse(bytes: Vec<u8>, vocabulary_size: usize) -> Result<Self, String> {
-        let header = bytes.get(..TABLE_HEADER_BYTES).ok_or("shorter than its header")?;
+    fn open(file: File, vocabulary_size: usize) -> Result<Self, String> {
+        let mut header = [0u8; TABLE_HEADER_BYTES];
+        file.read_exact_at(&mut header, 0).map_err(|_| "shorter than its header")?;
         if &header[..8] != TABLE_MAGIC {
             return Err("not a 4-bit token-embedding table (magic differs)".into());
         }
@@ -146,11 +154,12 @@ impl TokenTable {
         if rows < vocabulary_size {
             return Err(format!("{rows} rows cannot cover the tokenizer's {vocabulary_size} pieces"));
         }
-        let expected = TABLE_HEADER_BYTES + rows * ROW_BYTES;
-        if bytes.len() != expected {
-            return Err(format!("{} bytes, expected {expected} for {rows} rows", bytes.len()));
+        let expected = (TABLE_HEADER_BYTES + rows * ROW_BYTES) as u64;
+        let actual = file.metadata().map_err(|e| e.to_string())?.len();
+        if actual != expected {
+            return Err(format!("{actual} bytes, expected {expected} for {rows} rows"));
         }
-        Ok(Self { bytes, rows })
+        Ok(Self { file, rows })
     }
 
     fn push_row(&self, id: u32, out: &mut Vec<f32>) -> Result<(), TextEmbeddingError> {
@@ -158,8 +167,11 @@ impl TokenTable {
         if row >= self.rows {
             return Err(TextEmbeddingError::Inference(format!("token id {id} is outside the {} table rows", self.rows)));
         }
-        let start = TABLE_HEADER_BYTES + row * ROW_BYTES;
-        for block in self.bytes[start..start + ROW_BYTES].chunks_exact(BLOCK_BYTES) {
+        let mut bytes = [0u8; ROW_BYTES];
+        self.file
+            .read_exact_at(&mut bytes, (TABLE_HEADER_BYTES + row * ROW_BYTES) as u64)
+            .map_err(|e| TextEmbeddingError::Inference(format!("reading token row {id}: {e}")))?;
+        for block in bytes.chunks_exact(BLOCK_BYTES) {
             let scale = f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32();
             let nibbles = &block[2..];
             out.extend(nibbles.iter().map(|&pair| f32::from(pair & 0x0F) - 8.0).map(|q| q * scale));
@@ -184,10 +196,16 @@ mod tests {
         bytes
     }
 
+    fn open_table(bytes: &[u8], vocabulary_size: usize) -> Result<TokenTable, String> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        TokenTable::open(file, vocabulary_size)
+    }
+
     #[test]
     fn rows_dequantise_low_nibbles_first() {
         // Low nibble 9 -> (9 - 8) * 0.5, high nibble 2 -> (2 - 8) * 0.5.
-        let table = TokenTable::parse(table_with_one_row(0.5, 0x29), 1).unwrap();
+        let table = open_table(&table_with_one_row(0.5, 0x29), 1).unwrap();
         let mut row = Vec::new();
         table.push_row(0, &mut row).unwrap();
         assert_eq!(row.len(), TEXT_EMBEDDING_DIM);
@@ -198,12 +216,12 @@ mod tests {
     #[test]
     fn tables_that_do_not_fit_are_refused() {
         let bytes = table_with_one_row(1.0, 0x88);
-        assert!(TokenTable::parse(bytes.clone(), 2).err().unwrap().contains("cannot cover"));
-        assert!(TokenTable::parse(bytes[..bytes.len() - 1].to_vec(), 1).err().unwrap().contains("expected"));
-        assert!(TokenTable::parse(b"E5Q4ROW".to_vec(), 1).is_err());
+        assert!(open_table(&bytes, 2).err().unwrap().contains("cannot cover"));
+        assert!(open_table(&bytes[..bytes.len() - 1], 1).err().unwrap().contains("expected"));
+        assert!(open_table(b"E5Q4ROW", 1).is_err());
         let mut wrong_magic = bytes;
         wrong_magic[0] = b'X';
-        assert!(TokenTable::parse(wrong_magic, 1).err().unwrap().contains("magic"));
+        assert!(open_table(&wrong_magic, 1).err().unwrap().contains("magic"));
     }
 
     #[test]
