@@ -55,6 +55,8 @@ const NAME_CREDIT: f32 = 0.8;
 const PHRASING_COVERAGE_EXPONENT: f32 = 0.4;
 /// Weight of the semantic score in the hybrid score.
 const SEMANTIC_WEIGHT: f32 = 0.8;
+/// Factor on every score of a message that the semantic index takes for chatter.
+const CHATTER_FACTOR: f32 = 0.5;
 /// Factor on the score of the FAQ of the product in view, unless the question names another.
 const IN_VIEW_FACTOR: f32 = 1.5;
 /// Factor on the score of another product's FAQ while a product is in view and the question
@@ -212,9 +214,10 @@ impl FaqIndex {
         }
         let mut scores = self.lexical_scores(&terms);
         if let Some(semantic) = &self.semantic {
-            let semantic = semantic.entry_scores(question)?;
-            for (score, semantic) in scores.iter_mut().zip(semantic) {
-                *score = (1.0 - SEMANTIC_WEIGHT) * *score + SEMANTIC_WEIGHT * semantic;
+            let semantic = semantic.scores(question)?;
+            let factor = if semantic.is_chatter { CHATTER_FACTOR } else { 1.0 };
+            for (score, semantic) in scores.iter_mut().zip(semantic.entries) {
+                *score = factor * ((1.0 - SEMANTIC_WEIGHT) * *score + SEMANTIC_WEIGHT * semantic);
             }
         }
         let named = self.named_products(&terms);

@@ -654,6 +654,11 @@ impl Figures {
         figures
     }
 
+    /// Messages handled right: answered right, or rejected when nothing in the FAQ fits.
+    fn right(&self) -> usize {
+        self.answered + self.off_topic_rejected + self.unanswerable_rejected
+    }
+
     fn top1(&self) -> f64 {
         self.answered as f64 / self.answerable as f64
     }
@@ -680,8 +685,9 @@ impl Figures {
     }
 }
 
-/// The calibrated minimum score: the lowest that still rejects the target share of off-topic
-/// messages of the calibration split (answering right only gets rarer above it). Candidates
+/// The calibrated minimum score: of those that still reject the target share of off-topic
+/// messages of the calibration split, the one that handles the most of its messages right
+/// (answered right, or rejected when nothing in the FAQ fits), the lowest of equals. Candidates
 /// are the midpoints between the calibration split's distinct best scores.
 fn calibrated_min_score(questions: &[EvalQuestion], best: &[Option<(String, f32)>]) -> f32 {
     let mut scores: Vec<f32> = questions
@@ -693,11 +699,14 @@ fn calibrated_min_score(questions: &[EvalQuestion], best: &[Option<(String, f32)
         .collect();
     scores.sort_by(f32::total_cmp);
     scores.dedup();
-    let rejects_enough = |min_score: f32| {
+    let mut calibrated = (1.0, 0);
+    for min_score in scores.windows(2).map(|pair| (pair[0] + pair[1]) / 2.0) {
         let figures = Figures::of(questions, best, Split::Calibration, min_score);
-        figures.off_topic_rejection() >= FAQ_EVAL_TARGETS.off_topic_rejection
-    };
-    scores.windows(2).map(|pair| (pair[0] + pair[1]) / 2.0).find(|&m| rejects_enough(m)).unwrap_or(1.0)
+        if figures.off_topic_rejection() >= FAQ_EVAL_TARGETS.off_topic_rejection && figures.right() > calibrated.1 {
+            calibrated = (min_score, figures.right());
+        }
+    }
+    calibrated.0
 }
 
 /// Per kind of message (paraphrase, typo, off-topic...), how many of both splits were handled right.
@@ -785,6 +794,6 @@ fn faq_lexical_retrieval_keeps_its_accuracy_on_the_evaluation_set() {
 
 #[test]
 fn faq_hybrid_retrieval_keeps_its_accuracy_on_the_evaluation_set() {
-    let floors = Floors { top1: 0.85, off_topic_rejection: 0.90 };
+    let floors = Floors { top1: 0.85, off_topic_rejection: 0.95 };
     evaluate_faq_retrieval(faq_eval_index(Some(text_embedder())), HYBRID_MIN_SCORE, "hybrid", floors);
 }

@@ -5,6 +5,11 @@
 //! best cosine on each side is measured against the median entry's for this question, as the
 //! share of the way from that median to a perfect 1 (0 at the median and below), and the entry
 //! scores the mean of its two sides.
+//!
+//! A question is also compared with common live-stream chatter (`chatter.txt`): one closer to
+//! a line of chatter than to every phrasing of the FAQ is taken for chatter, whatever words it
+//! happens to share with the FAQ ("我在地铁上看" is not about the earbuds' noise cancelling on
+//! the underground).
 
 use crate::{TEXT_EMBEDDING_DIM, TextEmbedder, TextEmbeddingError};
 
@@ -12,7 +17,30 @@ pub(crate) struct SemanticIndex {
     embedder: TextEmbedder,
     phrasings: Embedded,
     answers: Embedded,
+    /// Embeddings of the lines of `chatter.txt`, back to back.
+    chatter: Vec<f32>,
     entries: usize,
+}
+
+/// What the FAQ's embeddings say about a question.
+pub(crate) struct SemanticScores {
+    /// Per entry, the mean of its two normalised sides (see the module documentation).
+    pub(crate) entries: Vec<f32>,
+    /// Whether the question is closer to chatter than to any phrasing.
+    pub(crate) is_chatter: bool,
+}
+
+const CHATTER: &str = include_str!("chatter.txt");
+
+fn chatter_lines() -> impl Iterator<Item = &'static str> {
+    CHATTER.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'))
+}
+
+fn best_cosine(vectors: &[f32], asked: &[f32]) -> f32 {
+    vectors
+        .chunks_exact(TEXT_EMBEDDING_DIM)
+        .map(|vector| vector.iter().zip(asked).map(|(a, b)| a * b).sum::<f32>())
+        .fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// Texts of the FAQ, each an L2-normalised embedding with the entry it belongs to.
@@ -61,17 +89,20 @@ impl SemanticIndex {
         Ok(Self {
             phrasings: Embedded::new(phrasings, |text| embedder.embed_query(text))?,
             answers: Embedded::new(answers, |text| embedder.embed_passage(text))?,
+            chatter: chatter_lines().map(|line| embedder.embed_query(line)).collect::<Result<Vec<_>, _>>()?.concat(),
             embedder: embedder.clone(),
             entries,
         })
     }
 
-    /// Per entry, the mean of its two normalised sides (see the module documentation).
-    pub(crate) fn entry_scores(&self, question: &str) -> Result<Vec<f32>, TextEmbeddingError> {
+    pub(crate) fn scores(&self, question: &str) -> Result<SemanticScores, TextEmbeddingError> {
         let asked = self.embedder.embed_query(question)?;
         let by_phrasing = self.phrasings.entry_scores(&asked, self.entries);
         let by_answer = self.answers.entry_scores(&asked, self.entries);
-        Ok(by_phrasing.into_iter().zip(by_answer).map(|(p, a)| (p + a) / 2.0).collect())
+        Ok(SemanticScores {
+            entries: by_phrasing.into_iter().zip(by_answer).map(|(p, a)| (p + a) / 2.0).collect(),
+            is_chatter: best_cosine(&self.chatter, &asked) > best_cosine(&self.phrasings.vectors, &asked),
+        })
     }
 }
 
