@@ -53,6 +53,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         Ok((store, embedder))
     })
     .await??;
+    crate::memory::return_freed_memory();
     tracing::info!(model = %embedder.info().name, load_ms = embedder.info().load_ms as u64, "model loaded");
     let store = Arc::new(store);
     if let (Mode::Demo { .. }, Some(demo)) = (mode, &demo) {
@@ -407,6 +408,7 @@ async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &
         Ok(name)
     })
     .await;
+    crate::memory::return_freed_memory();
     match loaded {
         Ok(Ok(name)) => tracing::info!(model = %name, "model reloaded"),
         Ok(Err(error)) => {

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod daemon;
 mod engine;
+mod memory;
 mod messages;
 mod metrics;
 mod mqtt;
@@ -129,7 +130,6 @@ enum CatalogCommand {
 }
 
 fn main() -> ExitCode {
-    return_large_blocks_to_the_system();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -152,19 +152,6 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-    }
-}
-
-/// Model loading allocates and frees hundreds of megabytes of large tensors. glibc raises its
-/// mmap threshold after each such free, so later large blocks land in the heap and stay resident
-/// after they are freed; a fixed threshold hands every large block back to the system on free
-/// (the daemon's resident memory with the text model: 537 MB with the default, 315 MB with this).
-fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const LARGE_BLOCK_BYTES: libc::c_int = 128 * 1024;
-        // SAFETY: mallopt only changes allocator parameters; it runs before any other thread exists.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES) };
     }
 }
 
