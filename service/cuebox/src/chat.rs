@@ -55,7 +55,7 @@ struct Group {
 
 /// Counts that make an aggregated question worth showing the host again.
 fn worth_repeating(asked: usize) -> bool {
-    matches!(asked, 2 | 3 | 5) || (asked >= 10 && asked % 10 == 0)
+    matches!(asked, 2 | 3 | 5) || (asked >= 10 && asked.is_multiple_of(10))
 }
 
 pub struct ChatThread {

@@ -23,11 +23,13 @@ impl BarcodeReader {
             .chunks_exact(3)
             .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
             .collect();
-        let mut hints = DecodeHints::default();
-        hints.TryHarder = Some(true);
-        hints.PossibleFormats = Some(
-            [BarcodeFormat::EAN_13, BarcodeFormat::EAN_8, BarcodeFormat::UPC_A, BarcodeFormat::UPC_E, BarcodeFormat::QR_CODE].into_iter().collect(),
-        );
+        let mut hints = DecodeHints {
+            TryHarder: Some(true),
+            PossibleFormats: Some(
+                [BarcodeFormat::EAN_13, BarcodeFormat::EAN_8, BarcodeFormat::UPC_A, BarcodeFormat::UPC_E, BarcodeFormat::QR_CODE].into_iter().collect(),
+            ),
+            ..DecodeHints::default()
+        };
         match rxing::helpers::detect_in_luma_with_hints(luma, view.width(), view.height(), None, &mut hints) {
             Ok(found) => Ok(Some(Barcode { format: format!("{:?}", found.getBarcodeFormat()), text: found.getText().to_owned() })),
             Err(rxing::Exceptions::NotFoundException(_)) | Err(rxing::Exceptions::ChecksumException(_)) | Err(rxing::Exceptions::FormatException(_)) => Ok(None),

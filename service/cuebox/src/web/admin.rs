@@ -114,11 +114,11 @@ struct TokenQuery {
 
 /// `/admin?token=...` signs in (an HttpOnly cookie) and redirects to `/admin`.
 async fn admin_page(State(s): State<WebState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    if let (Some(token), Some(candidate)) = (&s.admin.token, &q.token) {
-        if token.matches(candidate) {
-            let cookie = format!("{COOKIE}={candidate}; HttpOnly; SameSite=Strict; Path=/");
-            return ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response();
-        }
+    if let (Some(token), Some(candidate)) = (&s.admin.token, &q.token)
+        && token.matches(candidate)
+    {
+        let cookie = format!("{COOKIE}={candidate}; HttpOnly; SameSite=Strict; Path=/");
+        return ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response();
     }
     if authorized(&s, &headers) {
         return super::page(ADMIN);
