@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{AxesMapping, AxisOp, TractErrorContext, TypedModelPatch, ensure};
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::tract_linalg::block_quant::{BlockQuant, BlockQuantFact, BlockQuantStorage, Q4_0};
 
 use crate::TextEmbeddingError;
 use crate::tokenizer::Tokenizer;
@@ -120,12 +124,95 @@ impl TextEmbedder {
     }
 }
 
+/// Loads the encoder and keeps its matrices as Q4_0 block-quantised constants (4.5 bits a
+/// weight) that tract's matmul kernels decode as they go, instead of the f32 constants that
+/// folding the graph's dequantisation would leave (84 MB).
 fn optimise(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let model = tract_onnx::onnx().model_for_read(&mut &*model_bytes)?;
     let sequence = model.symbols.sym("sequence");
     let tokens = f32::fact([1.to_dim(), sequence.to_dim(), TEXT_EMBEDDING_DIM.to_dim()]);
     let mask = i64::fact([1.to_dim(), sequence.to_dim()]);
-    model.with_input_fact(0, tokens.into())?.with_input_fact(1, mask.into())?.into_optimized()?.into_runnable()
+    let mut model = model.with_input_fact(0, tokens.into())?.with_input_fact(1, mask.into())?.into_typed()?;
+    let replaced = block_quantise_linears(&mut model)?;
+    ensure!(replaced == Q4_MATRICES, "expected {Q4_MATRICES} 4-bit matrices in the encoder, found {replaced}");
+    model.into_optimized()?.into_runnable()
+}
+
+/// 12 layers of query, key, value, attention output, feed-forward in and out.
+const Q4_MATRICES: usize = 12 * 6;
+
+/// Finds every `x @ W.T` that `models/convert_e5.py` writes (`EinSum bskj,okj->bso` between
+/// `Reshape(x, [.., K/32, 32])` and the weight `{p}_w`, which `into_typed` has folded from the
+/// constants `{p}_codes`, i8 in -8..7, and `{p}_scales`, f16) and replaces it by `EinSum
+/// bsk,gnk->bsn` between x and those codes and scales as one Q4_0 constant [1, N, K], the form
+/// tract-onnx gives `MatMulNBits`. Q4_0 is `(nibble - 8) * f16 scale` over the same blocks of
+/// 32 along K, so nothing is rounded. Returns how many were replaced; the f32 constants they
+/// used are dead and dropped by `into_optimized`.
+fn block_quantise_linears(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(einsum) = node.op_as::<EinSum>() else { continue };
+        if node.inputs.len() != 2 || einsum.axes.to_string() != "bskj,okj->bso" {
+            continue;
+        }
+        let reshape = model.node(node.inputs[0].node);
+        let Some(AxisOp::Reshape(_, from, to)) = reshape.op_as::<AxisOp>() else { continue };
+        if from.len() != 1 || to.len() != 2 || to[1] != BLOCK_WEIGHTS.to_dim() {
+            continue;
+        }
+        let x = reshape.inputs[0];
+        let weight_node = model.node(node.inputs[1].node);
+        let Some(prefix) = weight_node.name.trim_end_matches(".0").strip_suffix("_w") else { continue };
+        let codes = named_const(model, &format!("{prefix}_codes"))?;
+        let scales = named_const(model, &format!("{prefix}_scales"))?;
+        let folded = model.outlet_fact(node.inputs[1])?.konst.clone().context("weight is not a constant")?;
+        let (n, blocks) = (codes.shape()[0], codes.shape()[1]);
+        let k = blocks * BLOCK_WEIGHTS;
+        ensure!(codes.shape() == [n, blocks, BLOCK_WEIGHTS] && scales.shape() == [n, blocks, 1] && folded.shape() == codes.shape());
+        let codes = codes.cast_to::<i8>()?;
+        let codes = codes.try_as_plain_ram()?;
+        let codes: &[i8] = codes.as_slice()?;
+        let scales = scales.cast_to::<f32>()?;
+        let scales = scales.try_as_plain_ram()?;
+        let scales: &[f32] = scales.as_slice()?;
+        ensure!(codes.iter().all(|c| (-8..=7).contains(c)), "{prefix}: 4-bit codes outside -8..7");
+        // The weight the graph folded must be exactly codes * scales, or this is another model.
+        let folded = folded.try_as_plain_ram()?;
+        let folded: &[f32] = folded.as_slice()?;
+        ensure!(
+            folded.iter().enumerate().all(|(at, w)| *w == f32::from(codes[at]) * scales[at / BLOCK_WEIGHTS]),
+            "{prefix}: weight is not codes * scales"
+        );
+        let nibbles: Vec<u8> = codes.iter().map(|c| (c + 8) as u8).collect();
+        let blob = Q4_0.pack_prequantized(&nibbles, scales, n, k)?;
+        let format: Box<dyn BlockQuant> = Box::new(Q4_0);
+        let storage = BlockQuantStorage::new(format.clone(), n, k, Arc::new(blob))?;
+        let weight = Const::new_with_exotic_fact(
+            Arc::new(storage.into_tensor_with_shape(f32::datum_type(), &[1, n, k])),
+            Box::new(BlockQuantFact::new(format, tvec!(1, n, k))),
+        )?;
+
+        let mut patch = TypedModelPatch::default();
+        let x = patch.tap_model(model, x)?;
+        let weight = patch.wire_node(format!("{prefix}_q4_0"), weight, &[])?[0];
+        let axes = AxesMapping::from_strs(&["bsk", "gnk"], &["bsn"])?;
+        let y = patch.wire_node(&node.name, EinSum::new(axes, f32::datum_type()), &[x, weight])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// A constant of the typed model by its ONNX name (tract may suffix it with ".0").
+fn named_const(model: &TypedModel, name: &str) -> TractResult<Arc<Tensor>> {
+    let node = model
+        .nodes()
+        .iter()
+        .find(|n| n.name == name || n.name.strip_suffix(".0") == Some(name))
+        .with_context(|| format!("no node named {name}"))?;
+    model.outlet_fact(OutletId::new(node.id, 0))?.konst.clone().with_context(|| format!("{name} is not a constant"))
 }
 
 fn model_error(path: &Path, message: String) -> TextEmbeddingError {
