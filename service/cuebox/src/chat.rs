@@ -209,7 +209,6 @@ impl Index {
                 tracing::info!(hybrid = index.is_hybrid(), build_ms = started.elapsed().as_millis() as u64, "FAQ index built");
                 self.index = Some(index);
                 self.generation = generation;
-                crate::memory::return_freed_memory();
             }
             Err(error) => tracing::warn!(%error, "FAQ index not built"),
         }

@@ -53,7 +53,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         Ok((store, embedder))
     })
     .await??;
-    crate::memory::return_freed_memory();
     tracing::info!(model = %embedder.info().name, load_ms = embedder.info().load_ms as u64, "model loaded");
     let store = Arc::new(store);
     if let (Mode::Demo { .. }, Some(demo)) = (mode, &demo) {
@@ -408,7 +407,6 @@ async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &
         Ok(name)
     })
     .await;
-    crate::memory::return_freed_memory();
     match loaded {
         Ok(Ok(name)) => tracing::info!(model = %name, "model reloaded"),
         Ok(Err(error)) => {
@@ -450,6 +448,7 @@ async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<Cap
             _ = cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        crate::memory::return_freed_memory();
         let now = Instant::now();
         let frames_in = capture.frames_in();
         let processed = metrics.frames_processed.load(Ordering::Relaxed);
