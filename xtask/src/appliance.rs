@@ -299,9 +299,12 @@ impl TestBox {
 }
 
 fn catalog(seed: &Path, photo: &str) -> Result {
-    write(&seed.join("catalog.yaml"), &format!(
-        "version: 1\ndefault_locale: en\nproducts:\n  - sku: ORANGE-1\n    name: Navel orange\n    images: [{photo}]\n    script:\n      - id: intro\n        text: \"Fresh oranges today.\"\n"
-    ))
+    write(
+        &seed.join("catalog.yaml"),
+        &format!(
+            "version: 1\ndefault_locale: en\nproducts:\n  - sku: ORANGE-1\n    name: Navel orange\n    images: [{photo}]\n    script:\n      - id: intro\n        text: \"Fresh oranges today.\"\n"
+        ),
+    )
 }
 
 /// cuebox-firstboot on seeds: none, a bad config, a bad catalog, bad logins, a full good seed.
@@ -313,7 +316,8 @@ fn first_boot() -> Result {
     let b = TestBox::new("no-seed")?;
     let (ok, said) = b.first_boot(&daemon)?;
     let password = read(&b.etc.join("mqtt-password"));
-    if !ok || password.len() < 32 || !read(&b.etc.join("mosquitto.passwd")).starts_with("cuebox:") || !b.stamp.exists() {
+    if !ok || password.len() < 32 || !read(&b.etc.join("mosquitto.passwd")).starts_with("cuebox:") || !b.stamp.exists()
+    {
         return Err(fail("no seed", format!("expected credentials and a stamp: {said}")));
     }
     if read(&b.etc.join("cuebox.toml")) != "# the image's config\n" {
@@ -370,7 +374,10 @@ fn first_boot() -> Result {
     }
     let checks = [
         (read(&b.etc.join("cuebox.toml")) == config, "cuebox.toml is the seed's"),
-        (read(&b.etc.join("cuebox.toml.previous")) == "# the image's config\n", "the old config is kept as cuebox.toml.previous"),
+        (
+            read(&b.etc.join("cuebox.toml.previous")) == "# the image's config\n",
+            "the old config is kept as cuebox.toml.previous",
+        ),
         (read(&b.etc.join("admin-token")) == "t0ken\n", "etc/admin-token is installed"),
         (read(&b.etc.join("mosquitto.passwd")).lines().any(|l| l.starts_with("tablet:")), "the tablet login is added"),
         (read(&b.etc.join("mosquitto.passwd")).lines().any(|l| l.starts_with("cuebox:")), "the daemon's login is kept"),
@@ -383,7 +390,9 @@ fn first_boot() -> Result {
     if !listed.contains("ORANGE-1") {
         return Err(fail("good seed", format!("the catalog was not imported: {listed}")));
     }
-    println!("appliance: cuebox-firstboot: no seed, bad config, bad catalog, bad logins (nothing changed), full seed (installed)");
+    println!(
+        "appliance: cuebox-firstboot: no seed, bad config, bad catalog, bad logins (nothing changed), full seed (installed)"
+    );
     Ok(())
 }
 
@@ -488,7 +497,10 @@ fn mosquitto_acl() -> Result {
     publish(login, daemon, "cuebox/box1/overlay", "card");
     expect(receive(login, overlay, "cuebox/box1/overlay") == "card", "the overlay login reads the overlay");
     publish(anonymous, None, "cuebox/box1/cmd/cue", "{\"action\":\"next\"}");
-    expect(receive(login, daemon, "cuebox/box1/cmd/cue") == "{\"action\":\"next\"}", "a page's cmd/cue reaches the daemon");
+    expect(
+        receive(login, daemon, "cuebox/box1/cmd/cue") == "{\"action\":\"next\"}",
+        "a page's cmd/cue reaches the daemon",
+    );
     publish(login, tablet, "cuebox/box1/chat/in", "question");
     expect(receive(login, daemon, "cuebox/box1/chat/in") == "question", "the tablet's chat/in reaches the daemon");
     expect(receive(anonymous, None, "cuebox/box1/cmd/cue").is_empty(), "a page does not read commands");
@@ -512,7 +524,8 @@ fn aarch64() -> Result {
 }
 
 fn deb_package(arch: &str) -> Result {
-    let binary = if arch == "arm64" { cross::target_dir().join(cross::TARGET).join("release/cuebox") } else { host_daemon()? };
+    let binary =
+        if arch == "arm64" { cross::target_dir().join(cross::TARGET).join("release/cuebox") } else { host_daemon()? };
     if !binary.exists() {
         return Err(format!("{} is missing (the aarch64 build failed?)", binary.display()));
     }

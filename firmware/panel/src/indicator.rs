@@ -57,19 +57,14 @@ struct Output<P> {
 
 impl<P: OutputPin> Output<P> {
     fn new(pin: P, active: ActiveLevel) -> Self {
-        Output {
-            pin,
-            active,
-            driven_on: None,
-        }
+        Output { pin, active, driven_on: None }
     }
 
     fn drive(&mut self, on: bool) -> Result<(), P::Error> {
         if self.driven_on == Some(on) {
             return Ok(());
         }
-        self.pin
-            .set_state(PinState::from(on == self.active.is_high_when_on()))?;
+        self.pin.set_state(PinState::from(on == self.active.is_high_when_on()))?;
         self.driven_on = Some(on);
         Ok(())
     }
@@ -85,10 +80,7 @@ pub struct StatusLed<P> {
 
 impl<P: OutputPin> StatusLed<P> {
     pub fn new(pin: P, active: ActiveLevel) -> Self {
-        StatusLed {
-            output: Output::new(pin, active),
-            playing: None,
-        }
+        StatusLed { output: Output::new(pin, active), playing: None }
     }
 
     /// Shows `pattern` at time `now_ms`. Call it at least every 50 ms so the shortest flash
@@ -99,8 +91,7 @@ impl<P: OutputPin> StatusLed<P> {
             _ => now_ms,
         };
         self.playing = Some((pattern, started_ms));
-        self.output
-            .drive(pattern.is_lit_at(now_ms.saturating_sub(started_ms)))
+        self.output.drive(pattern.is_lit_at(now_ms.saturating_sub(started_ms)))
     }
 
     pub fn release(self) -> P {
@@ -116,9 +107,7 @@ pub struct Tally<P> {
 
 impl<P: OutputPin> Tally<P> {
     pub fn new(pin: P, active: ActiveLevel) -> Self {
-        Tally {
-            output: Output::new(pin, active),
-        }
+        Tally { output: Output::new(pin, active) }
     }
 
     /// Lights or darkens the tally; the pin is written only on a change.

@@ -105,11 +105,7 @@ impl ScreenText {
         };
         let sku_separator = if sku.is_empty() { "" } else { " " };
         // NaN, negative zero and below show as 0; the cap keeps the number to 5 characters.
-        let fps = if state.frames_per_second > 0.0 {
-            state.frames_per_second.min(999.9)
-        } else {
-            0.0
-        };
+        let fps = if state.frames_per_second > 0.0 { state.frames_per_second.min(999.9) } else { 0.0 };
         let ip_line = match state.ip_address {
             Some(ip) => Line::formatted(format_args!("IP {ip}")),
             None => Line::formatted(format_args!("IP none")),
@@ -175,8 +171,7 @@ impl fmt::Display for ScreenError {
 
 impl core::error::Error for ScreenError {}
 
-type Display<I2C> =
-    Ssd1306<I2CInterface<I2C>, DisplaySize128x64, BufferedGraphicsMode<DisplaySize128x64>>;
+type Display<I2C> = Ssd1306<I2CInterface<I2C>, DisplaySize128x64, BufferedGraphicsMode<DisplaySize128x64>>;
 
 /// The status screen: a 128x64 SSD1306 OLED on I2C, drawn from a [`PanelState`].
 pub struct StatusScreen<I2C> {
@@ -193,12 +188,9 @@ impl<I2C: I2c> StatusScreen<I2C> {
     /// Takes the bus; nothing is sent until [`init`](Self::init).
     pub fn new(i2c: I2C, address: u8) -> Self {
         let interface = I2CDisplayInterface::new_custom_address(i2c, address);
-        let display = Ssd1306::new(interface, DisplaySize128x64, DisplayRotation::Rotate0)
-            .into_buffered_graphics_mode();
-        StatusScreen {
-            display,
-            shown: None,
-        }
+        let display =
+            Ssd1306::new(interface, DisplaySize128x64, DisplayRotation::Rotate0).into_buffered_graphics_mode();
+        StatusScreen { display, shown: None }
     }
 
     /// Configures the controller and turns the display on, blank. Call it once before the
@@ -226,18 +218,13 @@ impl<I2C: I2c> StatusScreen<I2C> {
     fn draw_changed_lines(&mut self, text: &ScreenText) -> Result<(), ScreenError> {
         let style = MonoTextStyle::new(&FONT_6X10, BinaryColor::On);
         for (index, line) in text.lines.iter().enumerate() {
-            if self
-                .shown
-                .as_ref()
-                .is_some_and(|shown| shown.lines[index] == *line)
-            {
+            if self.shown.as_ref().is_some_and(|shown| shown.lines[index] == *line) {
                 continue;
             }
             let top_left = Point::new(0, line_top(index));
             let line_area = Rectangle::new(top_left, Size::new(SCREEN_WIDTH, LINE_HEIGHT));
             self.display.fill_solid(&line_area, BinaryColor::Off)?;
-            Text::with_baseline(line.text.as_str(), top_left, style, Baseline::Top)
-                .draw(&mut self.display)?;
+            Text::with_baseline(line.text.as_str(), top_left, style, Baseline::Top).draw(&mut self.display)?;
         }
         self.display.flush()?;
         Ok(())

@@ -44,12 +44,8 @@ impl<'a> PanelState<'a> {
             (Health::Booting, ..) => LedPattern::Booting,
             (Health::Running, CameraState::Missing, ..) => LedPattern::CameraMissing,
             (Health::Running, CameraState::Live, BrokerState::Down, _) => LedPattern::BrokerDown,
-            (Health::Running, CameraState::Live, BrokerState::Connected, Some(_)) => {
-                LedPattern::ProductLocked
-            }
-            (Health::Running, CameraState::Live, BrokerState::Connected, None) => {
-                LedPattern::Running
-            }
+            (Health::Running, CameraState::Live, BrokerState::Connected, Some(_)) => LedPattern::ProductLocked,
+            (Health::Running, CameraState::Live, BrokerState::Connected, None) => LedPattern::Running,
         }
     }
 }

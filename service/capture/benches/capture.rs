@@ -79,7 +79,9 @@ fn yuyv(c: &mut Criterion) {
         let caps = format!("video/x-raw,format=YUY2,width={width},height={height},framerate=30/1,colorimetry=bt601");
         for converter in ["videoconvert", "videoconvertscale"] {
             let gst = GstConversion::new(&caps, converter, width, height);
-            group.bench_function(BenchmarkId::new(format!("gstreamer_{converter}"), &size), |b| b.iter(|| black_box(gst.frame(&buffer))));
+            group.bench_function(BenchmarkId::new(format!("gstreamer_{converter}"), &size), |b| {
+                b.iter(|| black_box(gst.frame(&buffer)))
+            });
         }
         let bytes = buffer.map_readable().unwrap().to_vec();
         group.bench_function(BenchmarkId::new("rust", &size), |b| {
@@ -104,10 +106,14 @@ fn mjpeg(c: &mut Criterion) {
         let buffer = movie_frame(width, height, "format=Y42B,colorimetry=1:4:0:0", Some("jpegenc quality=85"));
         let caps = format!("image/jpeg,width={width},height={height},framerate=30/1");
         let gst = GstConversion::new(&caps, "jpegdec ! videoconvert", width, height);
-        group.bench_function(BenchmarkId::new("gstreamer_jpegdec_videoconvert", &size), |b| b.iter(|| black_box(gst.frame(&buffer))));
+        group.bench_function(BenchmarkId::new("gstreamer_jpegdec_videoconvert", &size), |b| {
+            b.iter(|| black_box(gst.frame(&buffer)))
+        });
         let bytes = buffer.map_readable().unwrap().to_vec();
         println!("MJPEG {size}: {} KiB a frame", bytes.len() / 1024);
-        group.bench_function(BenchmarkId::new("rust_zune_jpeg", &size), |b| b.iter(|| black_box(decode_mjpeg(black_box(&bytes)).unwrap())));
+        group.bench_function(BenchmarkId::new("rust_zune_jpeg", &size), |b| {
+            b.iter(|| black_box(decode_mjpeg(black_box(&bytes)).unwrap()))
+        });
     }
     group.finish();
 }

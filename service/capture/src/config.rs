@@ -98,13 +98,19 @@ mod tests {
         for backend in [Backend::Gstreamer, Backend::V4l] {
             assert_eq!(backend.to_string().parse::<Backend>(), Ok(backend));
         }
-        assert_eq!("V4L2".parse::<Backend>().unwrap_err().to_string(), "capture backend \"V4L2\": expected \"gstreamer\" or \"v4l\"");
+        assert_eq!(
+            "V4L2".parse::<Backend>().unwrap_err().to_string(),
+            "capture backend \"V4L2\": expected \"gstreamer\" or \"v4l\""
+        );
     }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {
         let backoff = Backoff::default();
-        let waits: Vec<u128> = std::iter::successors(Some(backoff.first), |w| Some(backoff.next(*w))).take(7).map(|w| w.as_millis()).collect();
+        let waits: Vec<u128> = std::iter::successors(Some(backoff.first), |w| Some(backoff.next(*w)))
+            .take(7)
+            .map(|w| w.as_millis())
+            .collect();
         assert_eq!(waits, [100, 200, 400, 800, 1600, 3000, 3000]);
     }
 }

@@ -149,7 +149,10 @@ fn decode_jpeg(jpeg: &[u8]) -> Result<RgbImage, ConvertError> {
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
     decoder.decode_headers().map_err(|e| ConvertError::Jpeg(e.to_string()))?;
-    let (width, height) = decoder.dimensions().map(|(w, h)| (w as u32, h as u32)).ok_or_else(|| ConvertError::Jpeg("no frame header".into()))?;
+    let (width, height) = decoder
+        .dimensions()
+        .map(|(w, h)| (w as u32, h as u32))
+        .ok_or_else(|| ConvertError::Jpeg("no frame header".into()))?;
     let mut rgb = vec![0; width as usize * height as usize * 3];
     decoder.decode_into(&mut rgb).map_err(|e| ConvertError::Jpeg(e.to_string()))?;
     Ok(RgbImage { width, height, rgb })
@@ -226,7 +229,9 @@ mod tests {
         let exact = |range: YuvRange, y: u8, u: u8, v: u8| -> [f64; 3] {
             let (u, v) = (f64::from(u) - 128.0, f64::from(v) - 128.0);
             let (y, [rv, gu, gv, bu]) = match range {
-                YuvRange::Limited => (255.0 / 219.0 * (f64::from(y) - 16.0), [1.596_027, 0.391_762, 0.812_968, 2.017_232]),
+                YuvRange::Limited => {
+                    (255.0 / 219.0 * (f64::from(y) - 16.0), [1.596_027, 0.391_762, 0.812_968, 2.017_232])
+                }
                 YuvRange::Full => (f64::from(y), [1.402, 0.344_136, 0.714_136, 1.772]),
             };
             [y + rv * v, y - gu * u - gv * v, y + bu * u].map(|c| c.round().clamp(0.0, 255.0))
@@ -275,9 +280,18 @@ mod tests {
         let mut rgb = vec![0; 12];
         yuyv_to_rgb(&padded, 2, 2, 6, YuvRange::Limited, &mut rgb).unwrap();
         assert_eq!(rgb, [0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255]);
-        assert!(matches!(yuyv_to_rgb(&padded, 3, 2, 6, YuvRange::Limited, &mut rgb), Err(ConvertError::OddWidth { .. })));
-        assert!(matches!(yuyv_to_rgb(&padded, 4, 2, 6, YuvRange::Limited, &mut rgb), Err(ConvertError::StrideTooShort { .. })));
-        assert!(matches!(yuyv_to_rgb(&padded[..8], 2, 2, 6, YuvRange::Limited, &mut rgb), Err(ConvertError::BufferTooSmall { .. })));
+        assert!(matches!(
+            yuyv_to_rgb(&padded, 3, 2, 6, YuvRange::Limited, &mut rgb),
+            Err(ConvertError::OddWidth { .. })
+        ));
+        assert!(matches!(
+            yuyv_to_rgb(&padded, 4, 2, 6, YuvRange::Limited, &mut rgb),
+            Err(ConvertError::StrideTooShort { .. })
+        ));
+        assert!(matches!(
+            yuyv_to_rgb(&padded[..8], 2, 2, 6, YuvRange::Limited, &mut rgb),
+            Err(ConvertError::BufferTooSmall { .. })
+        ));
     }
 
     #[test]

@@ -11,8 +11,14 @@ use crate::{CaptureStats, Frame, FrameSlot};
 pub(crate) enum Event {
     Stop,
     /// The source of attempt `attempt` delivered its first frame.
-    Streaming { attempt: u64, resumed: Resumed },
-    Ended { attempt: u64, end: SourceEnd },
+    Streaming {
+        attempt: u64,
+        resumed: Resumed,
+    },
+    Ended {
+        attempt: u64,
+        end: SourceEnd,
+    },
 }
 
 pub(crate) enum SourceEnd {
@@ -33,7 +39,13 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn new(attempt: u64, slot: Arc<FrameSlot>, stats: Arc<CaptureStats>, seq: Arc<AtomicU64>, events: Sender<Event>) -> Self {
+    pub(crate) fn new(
+        attempt: u64,
+        slot: Arc<FrameSlot>,
+        stats: Arc<CaptureStats>,
+        seq: Arc<AtomicU64>,
+        events: Sender<Event>,
+    ) -> Self {
         Self { attempt, slot, stats, seq, events, streaming: AtomicBool::new(false), last_arrival: Mutex::new(None) }
     }
 

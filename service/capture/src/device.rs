@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use v4l::buffer::Type;
-use v4l::format::{FourCC, Format, Quantization};
+use v4l::format::{Format, FourCC, Quantization};
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
 use v4l::io::mmap::Stream;
@@ -95,7 +95,10 @@ fn pixel_format(fourcc: FourCC) -> Option<PixelFormat> {
 
 impl SystemDevice {
     fn rates(&self, fourcc: FourCC, width: u32, height: u32) -> Result<Rates, DeviceError> {
-        let intervals = self.device.enum_frameintervals(fourcc, width, height).map_err(|e| io_error("cannot list rates of", &self.path, e))?;
+        let intervals = self
+            .device
+            .enum_frameintervals(fourcc, width, height)
+            .map_err(|e| io_error("cannot list rates of", &self.path, e))?;
         // A frame interval is seconds per frame; a rate is its inverse.
         let rate = |interval: v4l::Fraction| Rate { num: interval.denominator, den: interval.numerator };
         let mut listed = Vec::new();
@@ -115,12 +118,20 @@ impl FrameDevice for SystemDevice {
         let mut modes = Vec::new();
         for description in formats {
             let Some(format) = pixel_format(description.fourcc) else { continue };
-            let sizes = self.device.enum_framesizes(description.fourcc).map_err(|e| io_error("cannot list sizes of", &self.path, e))?;
+            let sizes = self
+                .device
+                .enum_framesizes(description.fourcc)
+                .map_err(|e| io_error("cannot list sizes of", &self.path, e))?;
             for size in sizes {
                 let (sizes, (w, h)) = match size.size {
-                    FrameSizeEnum::Discrete(d) => (Sizes::One { width: d.width, height: d.height }, (d.width, d.height)),
+                    FrameSizeEnum::Discrete(d) => {
+                        (Sizes::One { width: d.width, height: d.height }, (d.width, d.height))
+                    }
                     FrameSizeEnum::Stepwise(s) => (
-                        Sizes::Range { width: (s.min_width, s.max_width, s.step_width), height: (s.min_height, s.max_height, s.step_height) },
+                        Sizes::Range {
+                            width: (s.min_width, s.max_width, s.step_width),
+                            height: (s.min_height, s.max_height, s.step_height),
+                        },
                         (s.max_width, s.max_height),
                     ),
                 };
@@ -148,7 +159,8 @@ impl FrameDevice for SystemDevice {
             Quantization::FullRange => YuvRange::Full,
             Quantization::Default | Quantization::LimitedRange => YuvRange::Limited,
         };
-        let stream = Stream::with_buffers(&self.device, Type::VideoCapture, BUFFERS).map_err(|e| io_error("cannot map the buffers of", &self.path, e))?;
+        let stream = Stream::with_buffers(&self.device, Type::VideoCapture, BUFFERS)
+            .map_err(|e| io_error("cannot map the buffers of", &self.path, e))?;
         self.stream = Some(stream);
         Ok(Layout { stride: set.stride as usize, range })
     }

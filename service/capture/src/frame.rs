@@ -121,7 +121,10 @@ mod tests {
     fn a_sample_that_is_not_rgb_is_refused() {
         gst::init().unwrap();
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 4, 4).build().unwrap();
-        let sample = gst::Sample::builder().buffer(&gst::Buffer::from_slice(vec![0; info.size()])).caps(&info.to_caps().unwrap()).build();
+        let sample = gst::Sample::builder()
+            .buffer(&gst::Buffer::from_slice(vec![0; info.size()]))
+            .caps(&info.to_caps().unwrap())
+            .build();
         assert!(matches!(Frame::from_sample(&sample), Err(FrameError::NotRgb(format)) if format == "I420"));
     }
 }

@@ -73,7 +73,11 @@ impl Rates {
                 .min_by(|a, b| a.per_second().total_cmp(&b.per_second())),
             Rates::Between(low, high) => {
                 let wanted = Rate { num: fps, den: 1 };
-                if high.reaches(fps) { Some(if low.per_second() <= f64::from(fps) { wanted } else { *low }) } else { None }
+                if high.reaches(fps) {
+                    Some(if low.per_second() <= f64::from(fps) { wanted } else { *low })
+                } else {
+                    None
+                }
             }
         }
     }
@@ -89,14 +93,21 @@ impl Rates {
 /// Sizes a camera offers for one format.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Sizes {
-    One { width: u32, height: u32 },
+    One {
+        width: u32,
+        height: u32,
+    },
     /// Every size in the ranges, in steps (V4L2 stepwise sizes, GStreamer int ranges).
-    Range { width: (u32, u32, u32), height: (u32, u32, u32) },
+    Range {
+        width: (u32, u32, u32),
+        height: (u32, u32, u32),
+    },
 }
 
 impl Sizes {
     fn contains(&self, width: u32, height: u32) -> bool {
-        let fits = |v: u32, (min, max, step): (u32, u32, u32)| v >= min && v <= max && (v - min).is_multiple_of(step.max(1));
+        let fits =
+            |v: u32, (min, max, step): (u32, u32, u32)| v >= min && v <= max && (v - min).is_multiple_of(step.max(1));
         match *self {
             Sizes::One { width: w, height: h } => w == width && h == height,
             Sizes::Range { width: ws, height: hs } => fits(width, ws) && fits(height, hs),
@@ -164,7 +175,10 @@ pub(crate) fn choose_mode(
         Scaling::ExactSizeOnly => exact,
         Scaling::MayScaleDown => exact.or_else(larger),
     };
-    chosen.ok_or_else(|| ModeError { wanted: format!("{width}x{height} at {fps} fps"), offered: describe(modes, formats) })
+    chosen.ok_or_else(|| ModeError {
+        wanted: format!("{width}x{height} at {fps} fps"),
+        offered: describe(modes, formats),
+    })
 }
 
 const LISTED_AT_MOST: usize = 12;
@@ -227,7 +241,11 @@ mod tests {
         let chosen = choose_mode(&webcam(), &ALL, (640, 480, 30), Scaling::ExactSizeOnly).unwrap();
         assert_eq!((chosen.format, chosen.rate), (PixelFormat::Yuyv, Rate { num: 30, den: 1 }));
         let chosen = choose_mode(&webcam(), &ALL, (1280, 720, 30), Scaling::ExactSizeOnly).unwrap();
-        assert_eq!((chosen.format, chosen.rate), (PixelFormat::Mjpeg, Rate { num: 30, den: 1 }), "slowest sufficient rate");
+        assert_eq!(
+            (chosen.format, chosen.rate),
+            (PixelFormat::Mjpeg, Rate { num: 30, den: 1 }),
+            "slowest sufficient rate"
+        );
         let chosen = choose_mode(&webcam(), &ALL, (1280, 720, 8), Scaling::ExactSizeOnly).unwrap();
         assert_eq!((chosen.format, chosen.rate.num), (PixelFormat::Yuyv, 10));
     }
@@ -266,7 +284,8 @@ mod tests {
             sizes: Sizes::Range { width: (16, 1920, 16), height: (16, 1080, 8) },
             rates: Rates::Between(Rate { num: 1, den: 1 }, Rate { num: 60, den: 1 }),
         };
-        let chosen = choose_mode(std::slice::from_ref(&stepwise), &ALL, (640, 480, 25), Scaling::ExactSizeOnly).unwrap();
+        let chosen =
+            choose_mode(std::slice::from_ref(&stepwise), &ALL, (640, 480, 25), Scaling::ExactSizeOnly).unwrap();
         assert_eq!((chosen.width, chosen.height, chosen.rate), (640, 480, Rate { num: 25, den: 1 }));
         assert!(choose_mode(&[stepwise], &ALL, (641, 480, 25), Scaling::ExactSizeOnly).is_err(), "off the step");
     }

@@ -63,11 +63,18 @@ impl Converter {
 /// The GStreamer description of `source` (a V4L2 device in `mode`, if one was chosen), ending
 /// in Cuebox's rate limit, conversion and a bounded, leaky appsink that delivers RGB at the
 /// configured size (letterboxed, square pixels).
-pub(crate) fn description(source: &Source, config: &CaptureConfig, mode: Option<&ChosenMode>, converter: Converter) -> String {
+pub(crate) fn description(
+    source: &Source,
+    config: &CaptureConfig,
+    mode: Option<&ChosenMode>,
+    converter: Converter,
+) -> String {
     let (w, h, fps) = (config.width, config.height, config.fps);
     let head = match source {
         Source::Test => {
-            format!("videotestsrc name={SOURCE_NAME} is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1")
+            format!(
+                "videotestsrc name={SOURCE_NAME} is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={fps}/1"
+            )
         }
         Source::File(_) => format!("filesrc name={SOURCE_NAME} ! decodebin"),
         Source::Rtsp(_) => format!(
@@ -75,7 +82,10 @@ pub(crate) fn description(source: &Source, config: &CaptureConfig, mode: Option<
         ),
         Source::V4l2(_) => match mode {
             Some(mode) => {
-                let caps = format!("width={},height={},framerate={}/{}", mode.width, mode.height, mode.rate.num, mode.rate.den);
+                let caps = format!(
+                    "width={},height={},framerate={}/{}",
+                    mode.width, mode.height, mode.rate.num, mode.rate.den
+                );
                 match mode.format {
                     PixelFormat::Mjpeg => format!("v4l2src name={SOURCE_NAME} ! image/jpeg,{caps} ! jpegdec"),
                     PixelFormat::Yuyv => format!("v4l2src name={SOURCE_NAME} ! video/x-raw,format=YUY2,{caps}"),
@@ -96,7 +106,11 @@ pub(crate) fn description(source: &Source, config: &CaptureConfig, mode: Option<
 
 /// Builds the pipeline for `source`; its frames and its end (error, end of stream) go to
 /// `delivery`.
-pub(crate) fn build(source: &Source, config: &CaptureConfig, delivery: Arc<Delivery>) -> Result<gst::Pipeline, PipelineError> {
+pub(crate) fn build(
+    source: &Source,
+    config: &CaptureConfig,
+    delivery: Arc<Delivery>,
+) -> Result<gst::Pipeline, PipelineError> {
     let mode = match source {
         Source::V4l2(device) => v4l2_mode(device, config)?,
         _ => None,
@@ -279,7 +293,8 @@ fn sizes(s: &gst::StructureRef) -> Option<Sizes> {
 }
 
 fn rates(s: &gst::StructureRef) -> Option<Rates> {
-    let rate = |f: gst::Fraction| Some(Rate { num: u32::try_from(f.numer()).ok()?, den: u32::try_from(f.denom()).ok()? });
+    let rate =
+        |f: gst::Fraction| Some(Rate { num: u32::try_from(f.numer()).ok()?, den: u32::try_from(f.denom()).ok()? });
     if let Ok(f) = s.get::<gst::Fraction>("framerate") {
         return Some(Rates::Listed(vec![rate(f)?]));
     }
@@ -300,10 +315,18 @@ mod tests {
 
     #[test]
     fn every_description_ends_in_the_bounded_leaky_rgb_sink() {
-        for source in [Source::Test, Source::Gst("videotestsrc".into()), Source::File("/a.mp4".into()), Source::Rtsp("rtsp://h/s".into())] {
+        for source in [
+            Source::Test,
+            Source::Gst("videotestsrc".into()),
+            Source::File("/a.mp4".into()),
+            Source::Rtsp("rtsp://h/s".into()),
+        ] {
             for converter in [Converter::Combined, Converter::Separate] {
                 let d = description(&source, &config(), None, converter);
-                assert!(d.ends_with("appsink name=cuebox_sink max-buffers=1 drop=true sync=true enable-last-sample=false"), "{d}");
+                assert!(
+                    d.ends_with("appsink name=cuebox_sink max-buffers=1 drop=true sync=true enable-last-sample=false"),
+                    "{d}"
+                );
                 assert!(d.contains("format=RGB,width=320,height=240,pixel-aspect-ratio=1/1"), "{d}");
                 assert!(d.contains("videorate name=cuebox_rate max-rate=15 drop-only=true"), "{d}");
             }
@@ -315,7 +338,12 @@ mod tests {
         let device = Source::V4l2("/dev/video0".into());
         let mode = |format| ChosenMode { format, width: 1280, height: 720, rate: Rate { num: 30000, den: 1001 } };
         let d = description(&device, &config(), Some(&mode(PixelFormat::Mjpeg)), Converter::Combined);
-        assert!(d.starts_with("v4l2src name=cuebox_src ! image/jpeg,width=1280,height=720,framerate=30000/1001 ! jpegdec ! "), "{d}");
+        assert!(
+            d.starts_with(
+                "v4l2src name=cuebox_src ! image/jpeg,width=1280,height=720,framerate=30000/1001 ! jpegdec ! "
+            ),
+            "{d}"
+        );
         let d = description(&device, &config(), Some(&mode(PixelFormat::Yuyv)), Converter::Combined);
         assert!(d.starts_with("v4l2src name=cuebox_src ! video/x-raw,format=YUY2,width=1280,height=720,framerate=30000/1001 ! videorate"), "{d}");
         let d = description(&device, &config(), None, Converter::Combined);
@@ -347,6 +375,9 @@ mod tests {
         let nv12 = pick(800, 600, 25).unwrap();
         assert_eq!((nv12.format, nv12.width, nv12.rate.num), (PixelFormat::Nv12, 800, 25));
         let err = pick(3840, 2160, 30).unwrap_err().to_string();
-        assert!(err.contains("MJPEG 1920x1080 at up to 30 fps") && err.contains("NV12 16x16 to 4096x2160 at up to 25 fps"), "{err}");
+        assert!(
+            err.contains("MJPEG 1920x1080 at up to 30 fps") && err.contains("NV12 16x16 to 4096x2160 at up to 25 fps"),
+            "{err}"
+        );
     }
 }

@@ -46,11 +46,7 @@ impl FrameSlot {
             if state.closed || now >= deadline {
                 return None;
             }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
@@ -77,14 +73,7 @@ mod tests {
     use super::*;
 
     fn frame(seq: u64) -> Frame {
-        Frame {
-            seq,
-            captured: Instant::now(),
-            captured_unix_ms: 0,
-            width: 1,
-            height: 1,
-            rgb: vec![0; 3],
-        }
+        Frame { seq, captured: Instant::now(), captured_unix_ms: 0, width: 1, height: 1, rgb: vec![0; 3] }
     }
 
     #[test]

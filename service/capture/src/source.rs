@@ -95,7 +95,13 @@ mod tests {
 
     #[test]
     fn every_contract_form_parses_and_prints_back() {
-        for text in ["v4l2:///dev/video0", "gst:videotestsrc ! videoconvert", "rtsp://cam.local/stream", "file:///srv/a.mp4", "test"] {
+        for text in [
+            "v4l2:///dev/video0",
+            "gst:videotestsrc ! videoconvert",
+            "rtsp://cam.local/stream",
+            "file:///srv/a.mp4",
+            "test",
+        ] {
             let source: Source = text.parse().unwrap();
             assert_eq!(source.to_string(), text);
         }

@@ -8,7 +8,9 @@ pub enum CameraState {
     Starting,
     Streaming,
     /// The source failed and is being rebuilt; stays so until frames flow again.
-    Retrying { error: String },
+    Retrying {
+        error: String,
+    },
 }
 
 impl CameraState {
@@ -109,7 +111,11 @@ impl CaptureStats {
 
     /// Waits up to `timeout` for the camera state to satisfy `wanted`; the state that did, or
     /// `None` on timeout.
-    pub fn wait_for_state(&self, timeout: Duration, mut wanted: impl FnMut(&CameraState) -> bool) -> Option<CameraState> {
+    pub fn wait_for_state(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&CameraState) -> bool,
+    ) -> Option<CameraState> {
         let camera = self.camera();
         let (camera, _) = self
             .changed

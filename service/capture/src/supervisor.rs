@@ -161,7 +161,13 @@ impl Supervisor {
     /// Runs `source` once; how it ended and whether it delivered a frame.
     fn attempt(&mut self, source: &Source) -> (Ended, bool) {
         self.attempt += 1;
-        let delivery = Arc::new(Delivery::new(self.attempt, self.slot.clone(), self.stats.clone(), self.seq.clone(), self.events.clone()));
+        let delivery = Arc::new(Delivery::new(
+            self.attempt,
+            self.slot.clone(),
+            self.stats.clone(),
+            self.seq.clone(),
+            self.events.clone(),
+        ));
         let ended = match (source, self.config.backend) {
             (Source::V4l2(path), Backend::V4l) => self.read_device(source, path, &delivery),
             _ => self.run_pipeline(source, &delivery),
@@ -204,7 +210,9 @@ impl Supervisor {
                 Waited::Stop => return Ended::Stopped,
                 Waited::Streaming(resumed) => self.announce(source, resumed, pipeline::input(pipeline)),
                 Waited::Ended(SourceEnd::Error(error)) => return Ended::Failed(error),
-                Waited::Ended(SourceEnd::Eos) if live => return Ended::Failed("the live source ended its stream".into()),
+                Waited::Ended(SourceEnd::Eos) if live => {
+                    return Ended::Failed("the live source ended its stream".into());
+                }
                 Waited::Ended(SourceEnd::Eos) => return Ended::Finished,
                 Waited::Timeout => {
                     if let Some(stall) = self.stalled(delivery, started) {
@@ -252,9 +260,11 @@ impl Supervisor {
         let mut device = self.devices.open(path).map_err(|e| e.to_string())?;
         let modes = device.modes().map_err(|e| e.to_string())?;
         let wanted = (self.config.width, self.config.height, self.config.fps);
-        let mode = choose_mode(&modes, &device::FORMATS, wanted, Scaling::ExactSizeOnly).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mode = choose_mode(&modes, &device::FORMATS, wanted, Scaling::ExactSizeOnly)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let layout = device.start(&mode).map_err(|e| e.to_string())?;
-        let decoder = Decoder::for_mode(&mode, layout).ok_or_else(|| format!("{} is not decoded by the v4l backend", mode.format))?;
+        let decoder = Decoder::for_mode(&mode, layout)
+            .ok_or_else(|| format!("{} is not decoded by the v4l backend", mode.format))?;
         Ok((device, mode, decoder))
     }
 

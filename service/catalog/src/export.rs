@@ -59,7 +59,8 @@ fn faq(out: &mut String, indent: &str, entries: &[FaqEntry]) {
 }
 
 fn text(t: &Text) -> String {
-    let parts: Vec<String> = t.0.iter().map(|(locale, variants)| format!("{}: {}", quote(locale), strings(variants))).collect();
+    let parts: Vec<String> =
+        t.0.iter().map(|(locale, variants)| format!("{}: {}", quote(locale), strings(variants))).collect();
     format!("{{{}}}", parts.join(", "))
 }
 

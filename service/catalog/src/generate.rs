@@ -113,7 +113,9 @@ pub fn generate_cards(catalog: &Catalog, min_cards: usize, variants: usize) -> (
     for locale in catalog_locales(catalog) {
         match templates_for(&locale) {
             Some(templates) => locales.push((locale, templates)),
-            None => report.notes.push(format!("locale {locale}: no templates, so generated cards have no {locale} text")),
+            None => {
+                report.notes.push(format!("locale {locale}: no templates, so generated cards have no {locale} text"))
+            }
         }
     }
     let mut out = catalog.clone();
@@ -179,7 +181,8 @@ fn generate_for_product(
         }
         let mut text = BTreeMap::new();
         for (locale, templates, attributes) in &attributes {
-            let slots = Slots { point: point.and_then(|k| attributes.points.get(k).cloned().flatten()), ..attributes.slots() };
+            let slots =
+                Slots { point: point.and_then(|k| attributes.points.get(k).cloned().flatten()), ..attributes.slots() };
             if kind == CardKind::SellingPoint && slots.point.is_none() {
                 continue;
             }
@@ -227,11 +230,8 @@ fn choose_variants(
     seed: u64,
 ) -> Vec<String> {
     let start = if templates.is_empty() { 0 } else { (seed % templates.len() as u64) as usize };
-    let mut filled: Vec<(usize, String)> = templates[start..]
-        .iter()
-        .chain(&templates[..start])
-        .filter_map(|template| slots.fill(template))
-        .collect();
+    let mut filled: Vec<(usize, String)> =
+        templates[start..].iter().chain(&templates[..start]).filter_map(|template| slots.fill(template)).collect();
     filled.sort_by_key(|(used, _)| Reverse(*used));
     let mut chosen: Vec<String> = Vec::new();
     for (_, text) in filled {
@@ -286,7 +286,13 @@ impl Attributes {
     }
 
     fn slots(&self) -> Slots {
-        Slots { name: self.name.clone(), price: self.price.clone(), promo: self.promo.clone(), tag: self.tag.clone(), point: None }
+        Slots {
+            name: self.name.clone(),
+            price: self.price.clone(),
+            promo: self.promo.clone(),
+            tag: self.tag.clone(),
+            point: None,
+        }
     }
 }
 
@@ -546,7 +552,15 @@ mod tests {
 
     #[test]
     fn templates_exist_for_simplified_chinese_and_english_only() {
-        for (locale, has) in [("zh-CN", true), ("zh", true), ("zh-Hans-SG", true), ("zh-TW", false), ("zh-Hant", false), ("en-GB", true), ("fr", false)] {
+        for (locale, has) in [
+            ("zh-CN", true),
+            ("zh", true),
+            ("zh-Hans-SG", true),
+            ("zh-TW", false),
+            ("zh-Hant", false),
+            ("en-GB", true),
+            ("fr", false),
+        ] {
             assert_eq!(templates_for(locale).is_some(), has, "{locale}");
         }
     }
@@ -562,7 +576,10 @@ mod tests {
         assert!(out.products[0].script[1..].iter().all(|c| c.generated && c.text.0.keys().eq(["en", "zh-CN"])));
         assert!(!out.products[0].script[0].generated);
         let rendered = report.to_string();
-        assert!(rendered.starts_with("MUG-1: added intro, point-1, point-2, cta (variants: en 3, zh-CN 3)\n"), "{rendered}");
+        assert!(
+            rendered.starts_with("MUG-1: added intro, point-1, point-2, cta (variants: en 3, zh-CN 3)\n"),
+            "{rendered}"
+        );
         assert!(rendered.contains("note: locale fr: no templates"), "{rendered}");
         assert!(rendered.contains("note: MUG-1 promo (zh-CN) says \"全网最低\" (price-claim)"), "{rendered}");
         let intro_en = &out.products[0].script[1].text.0["en"];
@@ -571,10 +588,19 @@ mod tests {
 
     #[test]
     fn too_few_attributes_are_reported_and_nothing_is_done_twice() {
-        let catalog = parse_catalog("version: 1\nproducts: [{sku: A, name: {zh-CN: 杯子}}, {sku: B, name: b, script: [{id: x, text: y}]}]").unwrap().catalog;
+        let catalog = parse_catalog(
+            "version: 1\nproducts: [{sku: A, name: {zh-CN: 杯子}}, {sku: B, name: b, script: [{id: x, text: y}]}]",
+        )
+        .unwrap()
+        .catalog;
         let (out, report) = generate_cards(&catalog, 3, 2);
         assert_eq!(out.products[0].script.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["intro", "cta"]);
-        assert!(report.notes.contains(&"A: 2 cue cards, fewer than 3: add selling_points, a price or a promo for more".to_owned()), "{report}");
+        assert!(
+            report
+                .notes
+                .contains(&"A: 2 cue cards, fewer than 3: add selling_points, a price or a promo for more".to_owned()),
+            "{report}"
+        );
         let (again, second) = generate_cards(&out, 2, 2);
         assert_eq!(again, out);
         assert!(second.products.iter().all(|p| p.added.is_empty()));

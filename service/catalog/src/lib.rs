@@ -19,15 +19,19 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use error::{Problem, StoreError};
 pub use error::{FaqError, TextEmbeddingError};
+pub use error::{Problem, StoreError};
 pub use export::to_yaml;
 pub use faq::{
     Answer, FaqIndex, HYBRID_MIN_SCORE, LEXICAL_MIN_SCORE, Language, NEAR_DUPLICATE_SIMILARITY, QuestionKey,
     near_duplicate,
 };
-pub use generate::{AddedCard, CardKind, GenerateReport, CUE_NEAR_DUPLICATE, ProductReport, generate_cards, text_similarity};
-pub use lint::{Category, Finding, Severity, Term, TermHit, TermList, lint_catalog, lint_parsed, lint_source, lint_text};
+pub use generate::{
+    AddedCard, CUE_NEAR_DUPLICATE, CardKind, GenerateReport, ProductReport, generate_cards, text_similarity,
+};
+pub use lint::{
+    Category, Finding, Severity, Term, TermHit, TermList, lint_catalog, lint_parsed, lint_source, lint_text,
+};
 pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
 pub use parse::{ImageRef, Locations, Parsed, is_identifier, is_locale, parse_catalog};
 pub use store::{CatalogHeader, ImportOutcome, Reference, SCHEMA_VERSION, Store};
@@ -77,7 +81,8 @@ mod tests {
 
     #[test]
     fn relative_images_resolve_against_the_catalog_folder() {
-        let mut parsed = parse_catalog("version: 1\nproducts: [{sku: A, name: a, images: [p/a.jpg, /abs/b.jpg]}]").unwrap();
+        let mut parsed =
+            parse_catalog("version: 1\nproducts: [{sku: A, name: a, images: [p/a.jpg, /abs/b.jpg]}]").unwrap();
         parsed.resolve_images(Path::new("/srv/catalog"));
         assert_eq!(parsed.catalog.products[0].images, vec!["/srv/catalog/p/a.jpg", "/abs/b.jpg"]);
         assert_eq!(parsed.images[1].path, "/abs/b.jpg");

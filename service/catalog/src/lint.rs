@@ -279,7 +279,14 @@ fn read_term(v: &mut Validator, node: &Node, path: &str) -> Option<Term> {
         },
     };
     let term = term?;
-    Some(Term { pattern: Pattern::new(&term), term, category: category?, severity: severity?, reason: reason?, suggest: suggest? })
+    Some(Term {
+        pattern: Pattern::new(&term),
+        term,
+        category: category?,
+        severity: severity?,
+        reason: reason?,
+        suggest: suggest?,
+    })
 }
 
 fn field<'n>(entries: &'n [(String, Location, Node)], name: &str) -> Option<&'n Node> {
@@ -464,7 +471,11 @@ pub fn lint_catalog(catalog: &Catalog, images_exist: impl Fn(&str) -> bool) -> V
     linter.faq(&catalog.faq, "faq");
     for (i, product) in catalog.products.iter().enumerate() {
         let path = format!("products[{i}]");
-        let text_fields = [("name", Some(&product.name)), ("promo", product.promo.as_ref()), ("selling_points", product.selling_points.as_ref())];
+        let text_fields = [
+            ("name", Some(&product.name)),
+            ("promo", product.promo.as_ref()),
+            ("selling_points", product.selling_points.as_ref()),
+        ];
         for (name, text) in text_fields {
             if let Some(text) = text {
                 linter.text(text, &join(&path, name));
@@ -561,7 +572,10 @@ impl Linter {
             self.terms(&entry.a, &answer_path);
             let asked = self.missing_locales(&entry.a, |l| entry.q.0.contains_key(l));
             if !asked.is_empty() {
-                self.warn(answer_path.clone(), format!("no {asked} answer, though the questions have {asked} phrasings"));
+                self.warn(
+                    answer_path.clone(),
+                    format!("no {asked} answer, though the questions have {asked} phrasings"),
+                );
             }
             let other = self.missing_locales(&entry.a, |l| !entry.q.0.contains_key(l));
             if !other.is_empty() {
@@ -579,7 +593,9 @@ impl Linter {
                     (score >= CUE_NEAR_DUPLICATE).then_some((i, score))
                 });
                 if let Some((i, score)) = earlier {
-                    let message = format!("nearly the same as variant {i} (similarity {score:.2}): the host would repeat themself");
+                    let message = format!(
+                        "nearly the same as variant {i} (similarity {score:.2}): the host would repeat themself"
+                    );
                     self.warn(format!("{path}.{locale}[{later}]"), message);
                 }
             }
@@ -609,7 +625,11 @@ mod tests {
         let list = TermList::embedded();
         for locale in list.locales() {
             for term in list.terms(locale) {
-                let sentence = if locale == "en" { format!("This is {} for you.", term.term) } else { format!("这款{}的商品", term.term) };
+                let sentence = if locale == "en" {
+                    format!("This is {} for you.", term.term)
+                } else {
+                    format!("这款{}的商品", term.term)
+                };
                 let hits = list.check(&sentence, locale);
                 assert_eq!(hits.len(), 1, "{sentence}: {hits:?}");
                 assert_eq!(hits[0].term, term, "{sentence}");
@@ -636,7 +656,10 @@ mod tests {
         assert_eq!(found("The BEST-selling mug", "en"), vec!["best"]);
         assert_eq!(found("bestow a gift on the bestsellers", "en"), vec!["bestseller"]);
         assert_eq!(found("It cures colds; not for cured ham or secure lids", "en"), vec!["cure"]);
-        assert_eq!(found("World-class, our No.1 and #1, number-one", "en"), vec!["world class", "no. 1", "#1", "number one"]);
+        assert_eq!(
+            found("World-class, our No.1 and #1, number-one", "en"),
+            vec!["world class", "no. 1", "#1", "number one"]
+        );
         assert_eq!(found("#10 in line, no. 12", "en"), Vec::<String>::new());
         assert_eq!(found("销量ＮＯ．１，好评率１００％", "zh-CN"), vec!["NO. 1", "100%"]);
         let hit = &lint_text("好评率１００％", "zh-CN")[0];
@@ -657,7 +680,13 @@ mod tests {
         let (list, problems) = TermList::parse(text);
         let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 5, "{messages:#?}");
-        for expected in ["allow[1]: \"fine\" contains no listed term", "\"topness\" is not one of", "\"best\" is listed twice", "terms[3].suggest: missing", "not a locale"] {
+        for expected in [
+            "allow[1]: \"fine\" contains no listed term",
+            "\"topness\" is not one of",
+            "\"best\" is listed twice",
+            "terms[3].suggest: missing",
+            "not a locale",
+        ] {
             assert!(messages.iter().any(|m| m.contains(expected)), "{expected} not in {messages:#?}");
         }
         assert_eq!(list.terms("en").len(), 1);
@@ -698,6 +727,9 @@ mod tests {
     #[test]
     fn parse_problems_are_error_findings() {
         let findings = lint_source("version: 1\nproducts: [{sku: A}]\n", |_| true);
-        assert_eq!(findings.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["2:13: error: products[0].name: missing"]);
+        assert_eq!(
+            findings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["2:13: error: products[0].name: missing"]
+        );
     }
 }

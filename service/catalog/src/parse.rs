@@ -102,7 +102,12 @@ impl Validator {
     }
 
     /// The entries of a map with only the `allowed` keys; `None` (and a problem) otherwise.
-    pub(crate) fn map<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [(String, Location, Node)]> {
+    pub(crate) fn map<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'n [(String, Location, Node)]> {
         let Node::Map { entries, .. } = node else {
             self.problem(node.at(), path, format!("expected a map, found {}", node.kind()));
             return None;
@@ -202,9 +207,15 @@ impl Validator {
                 None
             }
             Some(n) => match n {
-                Node::Scalar { value, plain: true, .. } if value.parse() == Ok(SUPPORTED_VERSION) => Some(SUPPORTED_VERSION),
+                Node::Scalar { value, plain: true, .. } if value.parse() == Ok(SUPPORTED_VERSION) => {
+                    Some(SUPPORTED_VERSION)
+                }
                 n => {
-                    self.problem(n.at(), "version", format!("unsupported version (this Cuebox reads version: {SUPPORTED_VERSION})"));
+                    self.problem(
+                        n.at(),
+                        "version",
+                        format!("unsupported version (this Cuebox reads version: {SUPPORTED_VERSION})"),
+                    );
                     None
                 }
             },
@@ -287,7 +298,9 @@ impl Validator {
     fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
         match node {
             Node::Scalar { value, plain: true, .. } if matches!(value.as_str(), "true" | "True" | "TRUE") => Some(true),
-            Node::Scalar { value, plain: true, .. } if matches!(value.as_str(), "false" | "False" | "FALSE") => Some(false),
+            Node::Scalar { value, plain: true, .. } if matches!(value.as_str(), "false" | "False" | "FALSE") => {
+                Some(false)
+            }
             n => {
                 self.problem(n.at(), path, "expected true or false");
                 None
@@ -306,7 +319,8 @@ impl Validator {
     }
 
     fn product(&mut self, node: &Node, path: &str) -> Option<Product> {
-        let allowed = ["sku", "name", "price", "promo", "selling_points", "tags", "barcodes", "images", "script", "faq"];
+        let allowed =
+            ["sku", "name", "price", "promo", "selling_points", "tags", "barcodes", "images", "script", "faq"];
         let entries = self.map(node, path, &allowed)?;
         let field = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|(_, _, n)| n);
         let sku = self.required(entries, node, path, "sku").and_then(|(n, p)| self.identifier(n, &p));
@@ -577,14 +591,24 @@ products:
     fn selling_points_are_a_text_and_generated_a_bool() {
         let text = "version: 1\nproducts:\n  - {sku: A, name: a, selling_points: crisp}\n  - {sku: B, name: b, selling_points: [crisp, light], script: [{id: i, text: t, generated: true}]}\n  - {sku: C, name: c, selling_points: {en: [crisp], zh-CN: 脆}, script: [{id: i, text: t, generated: false}, {id: j, text: u}]}\n";
         let c = parse_catalog(text).unwrap().catalog;
-        let points: Vec<usize> = c.products.iter().map(|p| p.selling_points.as_ref().map_or(0, |t| t.0.values().map(Vec::len).sum())).collect();
+        let points: Vec<usize> = c
+            .products
+            .iter()
+            .map(|p| p.selling_points.as_ref().map_or(0, |t| t.0.values().map(Vec::len).sum()))
+            .collect();
         assert_eq!(points, vec![1, 2, 2]);
         assert_eq!(c.products[2].selling_points.as_ref().unwrap().0["zh-CN"], vec!["脆"]);
         let generated: Vec<bool> = c.products.iter().flat_map(|p| &p.script).map(|card| card.generated).collect();
         assert_eq!(generated, vec![true, false, false]);
         let problems = parse_catalog("version: 1\nproducts:\n  - {sku: A, name: a, selling_points: [], script: [{id: i, text: t, generated: yes}]}\n").unwrap_err();
         let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(rendered, vec!["3:39: products[0].selling_points: expected at least one text", "3:80: products[0].script[0].generated: expected true or false"]);
+        assert_eq!(
+            rendered,
+            vec![
+                "3:39: products[0].selling_points: expected at least one text",
+                "3:80: products[0].script[0].generated: expected true or false"
+            ]
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{Catalog, FaqEntry, Product, StoreError};
 
@@ -266,10 +266,13 @@ impl Store {
     }
 
     fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
-        self.catalog.scan_prefix(prefix).map(|item| {
-            let (k, v) = item?;
-            from_json(&v, &printable(&k))
-        }).collect()
+        self.catalog
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item?;
+                from_json(&v, &printable(&k))
+            })
+            .collect()
     }
 }
 
@@ -280,7 +283,9 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open() {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
@@ -370,7 +375,13 @@ mod tests {
     }
 
     fn reference(sku: &str, v: f32) -> Reference {
-        Reference { sku: sku.into(), model: "m".into(), origin: "photo.jpg".into(), vector: vec![v; 4], thumbnail: vec![0xff, 0xd8, v as u8] }
+        Reference {
+            sku: sku.into(),
+            model: "m".into(),
+            origin: "photo.jpg".into(),
+            vector: vec![v; 4],
+            thumbnail: vec![0xff, 0xd8, v as u8],
+        }
     }
 
     #[test]
@@ -380,7 +391,10 @@ mod tests {
         assert!(store.header().unwrap().is_none());
         let first = store.import(&catalog(&["A", "B"]), &[reference("A", 1.0)], "d1", "c.yaml").unwrap();
         assert!(matches!(first, ImportOutcome::Imported(ref h) if h.generation == 1 && h.products == 2));
-        assert!(matches!(store.import(&catalog(&["A", "B"]), &[], "d1", "c.yaml").unwrap(), ImportOutcome::Unchanged(_)));
+        assert!(matches!(
+            store.import(&catalog(&["A", "B"]), &[], "d1", "c.yaml").unwrap(),
+            ImportOutcome::Unchanged(_)
+        ));
         store.import(&catalog(&["C"]), &[reference("C", 2.0)], "d2", "c.yaml").unwrap();
         let skus: Vec<String> = store.products().unwrap().into_iter().map(|p| p.sku).collect();
         assert_eq!(skus, vec!["C"]);

@@ -77,9 +77,7 @@ impl TextEmbedder {
         let table = TokenTable::open(table_file, tokenizer.vocabulary_size()).map_err(table_error)?;
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }) };
-        embedder
-            .embed_query("probe")
-            .map_err(|e| model_error(&model_path, format!("does not run: {e}")))?;
+        embedder.embed_query("probe").map_err(|e| model_error(&model_path, format!("does not run: {e}")))?;
         Ok(embedder)
     }
 
@@ -169,7 +167,11 @@ fn block_quantise_linears(model: &mut TypedModel) -> TractResult<usize> {
         let folded = model.outlet_fact(node.inputs[1])?.konst.clone().context("weight is not a constant")?;
         let (n, blocks) = (codes.shape()[0], codes.shape()[1]);
         let k = blocks * BLOCK_WEIGHTS;
-        ensure!(codes.shape() == [n, blocks, BLOCK_WEIGHTS] && scales.shape() == [n, blocks, 1] && folded.shape() == codes.shape());
+        ensure!(
+            codes.shape() == [n, blocks, BLOCK_WEIGHTS]
+                && scales.shape() == [n, blocks, 1]
+                && folded.shape() == codes.shape()
+        );
         let codes = codes.cast_to::<i8>()?;
         let codes = codes.try_as_plain_ram()?;
         let codes: &[i8] = codes.as_slice()?;
@@ -233,7 +235,8 @@ impl TokenTable {
         if &header[..8] != TABLE_MAGIC {
             return Err("not a 4-bit token-embedding table (magic differs)".into());
         }
-        let field = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]) as usize;
+        let field =
+            |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]) as usize;
         let (rows, dimension) = (field(8), field(12));
         if dimension != TEXT_EMBEDDING_DIM {
             return Err(format!("rows have {dimension} values, expected {TEXT_EMBEDDING_DIM}"));
@@ -252,7 +255,10 @@ impl TokenTable {
     fn push_row(&self, id: u32, out: &mut Vec<f32>) -> Result<(), TextEmbeddingError> {
         let row = id as usize;
         if row >= self.rows {
-            return Err(TextEmbeddingError::Inference(format!("token id {id} is outside the {} table rows", self.rows)));
+            return Err(TextEmbeddingError::Inference(format!(
+                "token id {id} is outside the {} table rows",
+                self.rows
+            )));
         }
         let mut bytes = [0u8; ROW_BYTES];
         self.file

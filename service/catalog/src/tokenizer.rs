@@ -188,9 +188,8 @@ impl PieceIndex {
             ends.push(text.len() as u32);
         }
         let mut index = Self { text, ends, by_piece: Vec::new() };
-        let mut by_piece: Vec<u32> = (0..index.ends.len() as u32)
-            .filter(|id| !specials.contains(id) && !index.piece(*id).is_empty())
-            .collect();
+        let mut by_piece: Vec<u32> =
+            (0..index.ends.len() as u32).filter(|id| !specials.contains(id) && !index.piece(*id).is_empty()).collect();
         by_piece.sort_by(|a, b| index.piece(*a).cmp(index.piece(*b)));
         // Of duplicated pieces, the one with the highest id wins, as when inserting into a map.
         by_piece.dedup_by(|later, earlier| {

@@ -21,9 +21,19 @@ impl From<Marker> for Location {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Node {
     /// A scalar; `plain` is false when it was quoted or a block (so it is always a string).
-    Scalar { value: String, plain: bool, at: Location },
-    Seq { items: Vec<Node>, at: Location },
-    Map { entries: Vec<(String, Location, Node)>, at: Location },
+    Scalar {
+        value: String,
+        plain: bool,
+        at: Location,
+    },
+    Seq {
+        items: Vec<Node>,
+        at: Location,
+    },
+    Map {
+        entries: Vec<(String, Location, Node)>,
+        at: Location,
+    },
 }
 
 impl Node {

@@ -184,7 +184,9 @@ const REFERENCE: &[ReferenceCase] = &[
     ReferenceCase {
         side: Side::Passage,
         text: "ＦＵＬＬＷＩＤＴＨ　ｔｅｘｔ,   double  spaces\tand a tab – café №5",
-        ids: &[0, 46692, 12, 167765, 1456, 7146, 23415, 7986, 4, 41929, 32628, 7, 136, 10, 20928, 46, 26216, 438, 758, 2],
+        ids: &[
+            0, 46692, 12, 167765, 1456, 7146, 23415, 7986, 4, 41929, 32628, 7, 136, 10, 20928, 46, 26216, 438, 758, 2,
+        ],
         embedding: "01de0018f764fa140ce3fd79003c04a102f8037304f6027f0a28f9b1f76706a70757fc54f824fc72075bffdafe94ff69\
              0453085dfe1d042c06e2f5a6fa19fe340444fa18090500c3f6dbf8300b40f980fdd9079106b20acc03ee04dcf9aa0540\
              013efc07fbd1043a02fa03ac07b3fb69f872f87df86402300831fc620236046910f1075801bd04f8fc32fdcff73e07bb\
@@ -272,7 +274,8 @@ fn a_chinese_question_finds_its_english_answer_first() {
         "Can I pay with a credit card?",
         "Does the blender come with a warranty?",
     ];
-    for (question, expected) in [("这款口红防水吗？", 1), ("搅拌机有保修吗？", 4), ("可以用信用卡付款吗？", 3)] {
+    for (question, expected) in [("这款口红防水吗？", 1), ("搅拌机有保修吗？", 4), ("可以用信用卡付款吗？", 3)]
+    {
         let asked = embedder.embed_query(question).unwrap();
         let scores: Vec<f32> = passages.iter().map(|p| cosine(&asked, &embedder.embed_passage(p).unwrap())).collect();
         let best = (0..passages.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
@@ -292,8 +295,8 @@ mod compliance {
     use std::path::Path;
 
     use cuebox_catalog::{
-        Catalog, Finding, CUE_NEAR_DUPLICATE, Severity, Text, generate_cards, lint_catalog, lint_parsed, lint_source, lint_text,
-        parse_catalog, text_similarity, to_yaml,
+        CUE_NEAR_DUPLICATE, Catalog, Finding, Severity, Text, generate_cards, lint_catalog, lint_parsed, lint_source,
+        lint_text, parse_catalog, text_similarity, to_yaml,
     };
 
     const DEMO_CATALOG: &str = include_str!("../../../demo/catalog.yaml");
@@ -342,15 +345,24 @@ mod compliance {
             expected.iter().map(|(p, line, t, s)| (p.to_string(), *line, t.to_string(), *s)).collect();
         assert_eq!(found, expected);
         let first = findings.iter().find(|f| f.term.is_some()).unwrap().to_string();
-        assert!(first.starts_with("8:16: error: faq[0].a.zh-CN[0]: \"最\" (superlative): Advertising Law art. 9(3)"), "{first}");
-        assert!(!findings.iter().any(|f| f.path.starts_with("faq[0].q")  && f.term.is_some()), "questions are viewers' words");
+        assert!(
+            first.starts_with("8:16: error: faq[0].a.zh-CN[0]: \"最\" (superlative): Advertising Law art. 9(3)"),
+            "{first}"
+        );
+        assert!(
+            !findings.iter().any(|f| f.path.starts_with("faq[0].q") && f.term.is_some()),
+            "questions are viewers' words"
+        );
     }
 
     #[test]
     fn lint_text_is_what_the_daemon_checks_before_publishing() {
         let hits = lint_text("家人们，这是全网最低价！", "zh-CN");
         assert_eq!(hits.len(), 1);
-        assert_eq!((hits[0].found.as_str(), &"家人们，这是全网最低价！"[hits[0].range.clone()]), ("全网最低", "全网最低"));
+        assert_eq!(
+            (hits[0].found.as_str(), &"家人们，这是全网最低价！"[hits[0].range.clone()]),
+            ("全网最低", "全网最低")
+        );
         assert!(hits[0].to_string().contains("say instead: 说出具体价格"), "{}", hits[0]);
         assert_eq!(lint_text("最近很多家人问，第一次买选哪个", "zh-CN"), vec![]);
         assert_eq!(lint_text("Best before June; tea steeps in three minutes", "en"), vec![]);
@@ -367,14 +379,24 @@ mod compliance {
     fn demo_without_scripts(with_selling_points: bool) -> Catalog {
         let mut catalog = parse_catalog(DEMO_CATALOG).unwrap().catalog;
         let points = [
-            (["黄油香浓，入口酥松", "铁盒包装，适合送礼"], ["Rich butter, crumbly and light", "Comes in a tin that makes a lovely gift"]),
-            (["双层不锈钢真空内胆，热水六小时还是烫的", "旋盖带密封圈，倒过来也不漏"], ["Double-wall vacuum steel keeps drinks hot for six hours", "The screw lid has a seal, so it does not leak"]),
+            (
+                ["黄油香浓，入口酥松", "铁盒包装，适合送礼"],
+                ["Rich butter, crumbly and light", "Comes in a tin that makes a lovely gift"],
+            ),
+            (
+                ["双层不锈钢真空内胆，热水六小时还是烫的", "旋盖带密封圈，倒过来也不漏"],
+                [
+                    "Double-wall vacuum steel keeps drinks hot for six hours",
+                    "The screw lid has a seal, so it does not leak",
+                ],
+            ),
         ];
         for (product, (zh, en)) in catalog.products.iter_mut().zip(points) {
             product.script.clear();
             if with_selling_points {
                 let list = |points: [&str; 2]| points.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-                product.selling_points = Some(Text([("zh-CN".to_string(), list(zh)), ("en".to_string(), list(en))].into()));
+                product.selling_points =
+                    Some(Text([("zh-CN".to_string(), list(zh)), ("en".to_string(), list(en))].into()));
             }
         }
         catalog
@@ -449,7 +471,10 @@ mod compliance {
                 for (locale, texts) in &card.text.0 {
                     for text in texts {
                         for own in before.script.iter().filter_map(|c| c.text.0.get(locale)).flatten() {
-                            assert!(text_similarity(text, own) < CUE_NEAR_DUPLICATE, "{text:?} is too close to {own:?}");
+                            assert!(
+                                text_similarity(text, own) < CUE_NEAR_DUPLICATE,
+                                "{text:?} is too close to {own:?}"
+                            );
                         }
                     }
                 }
@@ -466,9 +491,44 @@ mod compliance {
 
         /// Some of the catalog's keys, values and YAML punctuation, to splice into the demo file.
         const PIECES: &[&str] = &[
-            "sku: ", "name: ", "price: ", "promo: ", "selling_points: ", "script: ", "text: ", "generated: true", "generated: 1",
-            "faq: ", "q: ", "a: ", "images: ", "tags: ", "barcodes: ", "{", "}", "[", "]", "- ", ": ", "\n", "  ", "'", "\"",
-            "&a ", "*a", "!!str ", "~", "null", "最佳", "No. 1", "１００％", "zh-CN: ", "en: ", "---\n", "#", "\t",
+            "sku: ",
+            "name: ",
+            "price: ",
+            "promo: ",
+            "selling_points: ",
+            "script: ",
+            "text: ",
+            "generated: true",
+            "generated: 1",
+            "faq: ",
+            "q: ",
+            "a: ",
+            "images: ",
+            "tags: ",
+            "barcodes: ",
+            "{",
+            "}",
+            "[",
+            "]",
+            "- ",
+            ": ",
+            "\n",
+            "  ",
+            "'",
+            "\"",
+            "&a ",
+            "*a",
+            "!!str ",
+            "~",
+            "null",
+            "最佳",
+            "No. 1",
+            "１００％",
+            "zh-CN: ",
+            "en: ",
+            "---\n",
+            "#",
+            "\t",
         ];
 
         fn lint_everything(text: &str) {
@@ -717,10 +777,11 @@ fn report_by_kind(questions: &[EvalQuestion], best: &[Option<(String, f32)>], mi
     let by_kind: Vec<String> = kinds
         .into_iter()
         .map(|kind| {
-            let (right, total) = questions.iter().zip(best).filter(|(q, _)| q.kind == kind).fold((0, 0), |(r, t), (q, b)| {
-                let answered = b.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id.as_str());
-                (r + usize::from(answered == q.expected.as_deref()), t + 1)
-            });
+            let (right, total) =
+                questions.iter().zip(best).filter(|(q, _)| q.kind == kind).fold((0, 0), |(r, t), (q, b)| {
+                    let answered = b.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id.as_str());
+                    (r + usize::from(answered == q.expected.as_deref()), t + 1)
+                });
             format!("{kind} {right}/{total}")
         })
         .collect();
@@ -736,8 +797,10 @@ fn print_misses(questions: &[EvalQuestion], best: &[Option<(String, f32)>], min_
     for (question, best) in questions.iter().zip(best).filter(|(q, _)| q.split == Split::Calibration) {
         let answered = best.as_ref().filter(|(_, score)| *score >= min_score).map(|(id, _)| id.as_str());
         if answered != question.expected.as_deref() {
-            eprintln!("  miss [{}] {:?} in view {:?}: expected {:?}, best {:?}", question.kind, question.text,
-                question.in_view, question.expected, best);
+            eprintln!(
+                "  miss [{}] {:?} in view {:?}: expected {:?}, best {:?}",
+                question.kind, question.text, question.in_view, question.expected, best
+            );
         }
     }
 }
@@ -761,7 +824,9 @@ fn evaluate_faq_retrieval(index: FaqIndex, shipped_min_score: f32, label: &str, 
     print_misses(&questions, &best, shipped_min_score);
     let calibration = Figures::of(&questions, &best, Split::Calibration, shipped_min_score);
     let test = Figures::of(&questions, &best, Split::Test, shipped_min_score);
-    eprintln!("{label}: shipped minimum score {shipped_min_score}, calibrated on the calibration split {calibrated:.3}");
+    eprintln!(
+        "{label}: shipped minimum score {shipped_min_score}, calibrated on the calibration split {calibrated:.3}"
+    );
     calibration.report(&format!("{label} calibration split"));
     test.report(&format!("{label} test split"));
     report_by_kind(&questions, &best, shipped_min_score, label);

@@ -79,7 +79,9 @@ pub fn default_device_id() -> String {
         .or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
-                .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(64).collect())
+                .map(|h| {
+                    h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(64).collect()
+                })
                 .filter(|s: &String| !s.is_empty())
         })
         .unwrap_or_else(|| "cuebox".to_owned())

@@ -81,7 +81,12 @@ fn demo_photos(catalog: &Path) -> anyhow::Result<Vec<RgbImage>> {
     paths.sort();
     let photos = paths
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+        .map(|p| {
+            std::fs::read(p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| decode_image(&b))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if photos.is_empty() {
         bail!("no demo photos in {} (run `cargo xtask setup`)", folder.display());
@@ -137,7 +142,12 @@ struct DaemonFigures {
 
 /// A real daemon on the demo: started, left to run for `run_for`, then read (and, with `--peer`,
 /// the pipeline peer run beside it) and stopped.
-fn measure_daemon(catalog: &Path, options: &BenchOptions, model: &Path, run_for: Duration) -> anyhow::Result<DaemonFigures> {
+fn measure_daemon(
+    catalog: &Path,
+    options: &BenchOptions,
+    model: &Path,
+    run_for: Duration,
+) -> anyhow::Result<DaemonFigures> {
     let exe = std::env::current_exe().context("finding the cuebox executable")?;
     let store = tempfile_dir()?;
     let command = |args: &[&str]| {
@@ -148,7 +158,11 @@ fn measure_daemon(catalog: &Path, options: &BenchOptions, model: &Path, run_for:
         c.args(args).env("CUEBOX_STORE_PATH", store.path()).env("RUST_LOG", "warn").stdin(Stdio::null());
         c
     };
-    let import = command(&["catalog", "import"]).arg(catalog).stdout(Stdio::null()).output().context("importing the demo catalog")?;
+    let import = command(&["catalog", "import"])
+        .arg(catalog)
+        .stdout(Stdio::null())
+        .output()
+        .context("importing the demo catalog")?;
     if !import.status.success() {
         bail!("importing the demo catalog failed: {}", String::from_utf8_lossy(&import.stderr).trim());
     }
@@ -185,7 +199,11 @@ fn measure_daemon(catalog: &Path, options: &BenchOptions, model: &Path, run_for:
         let recognized = processed(&metrics) - processed_before;
         let gauge = |name: &str| metric(&metrics, name).map_or(Value::Null, |v| json!(round(v)));
         let (rss_mb, rss_peak_mb) = memory(daemon.id())?;
-        let peer_pipeline = if options.peer { Some(run_pipeline_peer(model, catalog, mqtt, run_for.max(Duration::from_secs(3)))?) } else { None };
+        let peer_pipeline = if options.peer {
+            Some(run_pipeline_peer(model, catalog, mqtt, run_for.max(Duration::from_secs(3)))?)
+        } else {
+            None
+        };
         Ok(DaemonFigures {
             startup_ms,
             glass_to_mqtt: (gauge("glass_to_mqtt_ms_p50"), gauge("glass_to_mqtt_ms_p99")),
@@ -209,7 +227,8 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading the daemon's CPU time")?;
     // The fields after the command name (which may hold spaces) are counted from its closing ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok()).context("malformed /proc stat");
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -218,7 +237,8 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 
 /// bench/peer_pipeline.py on the demo clips and photos, publishing to the daemon's broker.
 fn run_pipeline_peer(model: &Path, catalog: &Path, mqtt: u16, run_for: Duration) -> anyhow::Result<Value> {
-    let script = assets::find("bench/peer_pipeline.py").context("the pipeline peer needs a source checkout (bench/peer_pipeline.py)")?;
+    let script = assets::find("bench/peer_pipeline.py")
+        .context("the pipeline peer needs a source checkout (bench/peer_pipeline.py)")?;
     let python = project_python(&script)?;
     let demo = catalog.parent().context("the demo folder")?;
     let mut clips: Vec<PathBuf> = std::fs::read_dir(demo.join("clips"))?
@@ -328,7 +348,8 @@ struct Peer {
 
 impl Peer {
     fn start(model: &Path, tensor: &Path) -> anyhow::Result<(Self, Value)> {
-        let script = assets::find("bench/peer_onnxruntime.py").context("the peer needs a source checkout (bench/peer_onnxruntime.py)")?;
+        let script = assets::find("bench/peer_onnxruntime.py")
+            .context("the peer needs a source checkout (bench/peer_onnxruntime.py)")?;
         let python = project_python(&script)?;
         let mut child = Command::new(python)
             .arg(&script)
@@ -358,7 +379,12 @@ impl Peer {
         writeln!(self.input, "{times}")?;
         self.input.flush()?;
         let reply = self.line()?;
-        reply["ms"].as_array().context("the peer's reply has no times")?.iter().map(|v| v.as_f64().context("not a time")).collect()
+        reply["ms"]
+            .as_array()
+            .context("the peer's reply has no times")?
+            .iter()
+            .map(|v| v.as_f64().context("not a time"))
+            .collect()
     }
 }
 
@@ -370,7 +396,12 @@ impl Drop for Peer {
 }
 
 /// tract and onnxruntime on the same input tensor, in alternating rounds.
-fn compare_with_onnxruntime(embedder: &Embedder, model: &Path, photo: &RgbImage, budget: Duration) -> anyhow::Result<Value> {
+fn compare_with_onnxruntime(
+    embedder: &Embedder,
+    model: &Path,
+    photo: &RgbImage,
+    budget: Duration,
+) -> anyhow::Result<Value> {
     let view = photo.view()?;
     let crop = view.center_square();
     let mut tensor = vec![0f32; 3 * INPUT_SIZE * INPUT_SIZE];
@@ -423,7 +454,11 @@ fn print_report(report: &Value) {
     println!("model               {} ({} thread)", report["model"].as_str().unwrap_or(""), report["threads"]);
     println!("model load          {} ms", report["model_load_ms"]);
     println!("inference           {} ({} runs)", ms(&report["inference_ms"]), report["inference_ms"]["runs"]);
-    println!("recognition         {} per second on one thread ({})", report["recognitions_per_s"], ms(&report["recognition_ms"]));
+    println!(
+        "recognition         {} per second on one thread ({})",
+        report["recognitions_per_s"],
+        ms(&report["recognition_ms"])
+    );
     println!("frame to MQTT       {}", ms(&report["glass_to_mqtt_ms"]));
     println!("daemon memory       {} MiB resident, {} MiB at most", report["rss_mb"], report["rss_peak_mb"]);
     println!("daemon startup      {} ms to healthy", report["startup_ms"]);
@@ -435,7 +470,11 @@ fn print_report(report: &Value) {
     if let Some(pipeline) = report.get("peer_pipeline").filter(|p| !p.is_null()) {
         println!(
             "pipeline peer       OpenCV + onnxruntime (whole frame) + paho: {} recognitions a second, {} per CPU-second, frame p50 {} ms p99 {} ms, {} MiB",
-            pipeline["recognitions_per_s"], pipeline["recognitions_per_cpu_s"], pipeline["frame_ms"]["p50"], pipeline["frame_ms"]["p99"], pipeline["rss_mb"]
+            pipeline["recognitions_per_s"],
+            pipeline["recognitions_per_cpu_s"],
+            pipeline["frame_ms"]["p50"],
+            pipeline["frame_ms"]["p99"],
+            pipeline["rss_mb"]
         );
     }
     if let Some(peer) = report.get("peer") {

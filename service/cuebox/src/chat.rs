@@ -78,7 +78,10 @@ impl ChatThread {
         let mut refilled = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             index.refresh(&self.store, semantic.as_ref(), self.settings.min_score);
-            if semantic.is_none() && !semantic_failed && let Some(dir) = &self.settings.semantic {
+            if semantic.is_none()
+                && !semantic_failed
+                && let Some(dir) = &self.settings.semantic
+            {
                 match TextEmbedder::load(dir) {
                     Ok(embedder) => {
                         tracing::info!("semantic FAQ retrieval on (multilingual-e5-small)");
@@ -98,7 +101,8 @@ impl ChatThread {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let now = Instant::now();
-            tokens = (tokens + now.duration_since(refilled).as_secs_f64() * self.settings.rate).min(self.settings.rate * 2.0);
+            tokens = (tokens + now.duration_since(refilled).as_secs_f64() * self.settings.rate)
+                .min(self.settings.rate * 2.0);
             refilled = now;
             if tokens < 1.0 {
                 self.metrics.chat_dropped.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +160,13 @@ impl ChatThread {
     }
 
     /// Counts a question about `sku` (not on camera) and alerts the host once it is in demand.
-    fn demand(&self, sku: &str, now: Instant, demand: &mut VecDeque<(String, Instant)>, alerted: &mut Vec<(String, Instant)>) {
+    fn demand(
+        &self,
+        sku: &str,
+        now: Instant,
+        demand: &mut VecDeque<(String, Instant)>,
+        alerted: &mut Vec<(String, Instant)>,
+    ) {
         let window = self.settings.demand_window;
         demand.push_back((sku.to_owned(), now));
         while demand.front().is_some_and(|(_, at)| now.duration_since(*at) > window) {
@@ -206,7 +216,11 @@ impl Index {
                     Some(m) => index.with_min_score(m),
                     None => index,
                 };
-                tracing::info!(hybrid = index.is_hybrid(), build_ms = started.elapsed().as_millis() as u64, "FAQ index built");
+                tracing::info!(
+                    hybrid = index.is_hybrid(),
+                    build_ms = started.elapsed().as_millis() as u64,
+                    "FAQ index built"
+                );
                 self.index = Some(index);
                 self.generation = generation;
             }

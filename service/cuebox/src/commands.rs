@@ -8,7 +8,6 @@ use cuebox_catalog::{ImportOutcome, Store, import_digest, parse_catalog};
 use cuebox_vision::{Embedder, RgbImage, decode_image};
 use serde_json::json;
 
-
 /// Input that is wrong (exit code 2), one readable line per problem.
 #[derive(Debug)]
 pub struct BadInput(pub Vec<String>);
@@ -64,7 +63,9 @@ pub struct ImportReport {
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
-            ImportOutcome::Unchanged(h) => write!(f, "catalog unchanged ({} products, generation {})", h.products, h.generation),
+            ImportOutcome::Unchanged(h) => {
+                write!(f, "catalog unchanged ({} products, generation {})", h.products, h.generation)
+            }
             ImportOutcome::Imported(h) => write!(
                 f,
                 "imported {} products with {} reference photos ({} references, generation {})",
@@ -83,8 +84,8 @@ pub fn import_file(store: &Store, file: &Path, model: &Model) -> anyhow::Result<
 pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model) -> anyhow::Result<ImportReport> {
     let shown = shown.to_owned();
     let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
-    let mut parsed = parse_catalog(&text)
-        .map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
+    let mut parsed =
+        parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::fs::canonicalize(&base).unwrap_or(base);
     parsed.resolve_images(&base);
@@ -109,7 +110,8 @@ pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model)
     if !problems.is_empty() {
         return Err(BadInput(problems).into());
     }
-    let warnings: Vec<String> = cuebox_catalog::lint_parsed(&parsed, |_| true).iter().map(|f| format!("{shown}:{f}")).collect();
+    let warnings: Vec<String> =
+        cuebox_catalog::lint_parsed(&parsed, |_| true).iter().map(|f| format!("{shown}:{f}")).collect();
     let digest = import_digest(&text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
     if let Some(header) = store.header()?
         && header.digest == digest
@@ -152,7 +154,8 @@ pub fn list(store: &Store, json_output: bool) -> anyhow::Result<()> {
     } else {
         for p in &products {
             let name = p.name.first(&locale, &locale).unwrap_or("");
-            let price = p.price.as_ref().map(|pr| crate::messages::display_price(&pr.amount, &pr.currency)).unwrap_or_default();
+            let price =
+                p.price.as_ref().map(|pr| crate::messages::display_price(&pr.amount, &pr.currency)).unwrap_or_default();
             println!("{}\t{name}\t{price}\t{} cue cards\t{} photos", p.sku, p.script.len(), photos(&p.sku));
         }
     }
@@ -187,12 +190,24 @@ pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model
     let mut references = Vec::new();
     for (path, image) in images.iter().zip(&decoded) {
         let view = image.view()?;
-        references.extend(crate::recognition::references(embedder, sku, view, view.full(), path.display().to_string())?);
+        references.extend(crate::recognition::references(
+            embedder,
+            sku,
+            view,
+            view.full(),
+            path.display().to_string(),
+        )?);
     }
     Ok(store.enroll(sku, &references, replace)?)
 }
 
-pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, tuning: crate::recognition::Tuning, json_output: bool) -> anyhow::Result<()> {
+pub fn recognize(
+    store: &Store,
+    images: &[PathBuf],
+    model: &Model,
+    tuning: crate::recognition::Tuning,
+    json_output: bool,
+) -> anyhow::Result<()> {
     let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
     let mut problems = Vec::new();
     for path in images {
@@ -206,12 +221,18 @@ pub fn recognize(store: &Store, images: &[PathBuf], model: &Model, tuning: crate
         let decision = recognizer.recognize(image.view()?)?;
         let round = |v: f32| (f64::from(v) * 1000.0).round() / 1000.0;
         if json_output {
-            let candidates: Vec<_> = decision.candidates.iter().take(5).map(|c| json!({"sku": c.sku, "score": round(c.score)})).collect();
-            println!("{}", json!({"image": path.display().to_string(), "sku": decision.sku, "score": round(decision.score), "candidates": candidates}));
+            let candidates: Vec<_> =
+                decision.candidates.iter().take(5).map(|c| json!({"sku": c.sku, "score": round(c.score)})).collect();
+            println!(
+                "{}",
+                json!({"image": path.display().to_string(), "sku": decision.sku, "score": round(decision.score), "candidates": candidates})
+            );
         } else {
             match (&decision.sku, decision.candidates.first()) {
                 (Some(sku), _) => println!("{}: {sku} ({:.3})", path.display(), decision.score),
-                (None, Some(best)) => println!("{}: no product (closest {} at {:.3})", path.display(), best.sku, best.score),
+                (None, Some(best)) => {
+                    println!("{}: no product (closest {} at {:.3})", path.display(), best.sku, best.score)
+                }
                 (None, None) => println!("{}: no product (nothing enrolled)", path.display()),
             }
         }
@@ -238,7 +259,8 @@ pub fn lint(file: &Path) -> anyhow::Result<()> {
 pub fn generate(file: &Path, cards: usize, variants: usize) -> anyhow::Result<()> {
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
-    let parsed = parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
+    let parsed =
+        parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
     let (catalog, report) = cuebox_catalog::generate_cards(&parsed.catalog, cards, variants);
     print!("{}", cuebox_catalog::to_yaml(&catalog));
     eprint!("{report}");
@@ -246,10 +268,22 @@ pub fn generate(file: &Path, cards: usize, variants: usize) -> anyhow::Result<()
 }
 
 /// `cuebox ask`: the answers to a viewer question, best first (CONTRACT §5).
-pub fn ask(store: &Store, question: &str, sku: Option<&str>, semantic: Option<&Path>, min_score: Option<f32>, json_output: bool) -> anyhow::Result<()> {
+pub fn ask(
+    store: &Store,
+    question: &str,
+    sku: Option<&str>,
+    semantic: Option<&Path>,
+    min_score: Option<f32>,
+    json_output: bool,
+) -> anyhow::Result<()> {
     let header = store.header()?.context("no catalog has been imported into this store")?;
     let text_model = semantic.map(cuebox_catalog::TextEmbedder::load).transpose()?;
-    let index = cuebox_catalog::FaqIndex::build(&store.studio_faq()?, &store.products()?, &header.default_locale, text_model.as_ref())?;
+    let index = cuebox_catalog::FaqIndex::build(
+        &store.studio_faq()?,
+        &store.products()?,
+        &header.default_locale,
+        text_model.as_ref(),
+    )?;
     let index = match min_score {
         Some(m) => index.with_min_score(m),
         None => index,

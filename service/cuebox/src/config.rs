@@ -250,8 +250,16 @@ const SECTIONS: [&str; 8] = ["device", "capture", "vision", "store", "mqtt", "we
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerSettings {
     /// The broker inside the daemon.
-    Embedded { listen: SocketAddr, ws_listen: SocketAddr, users_file: Option<PathBuf> },
-    External { host: String, port: u16, tls: bool },
+    Embedded {
+        listen: SocketAddr,
+        ws_listen: SocketAddr,
+        users_file: Option<PathBuf>,
+    },
+    External {
+        host: String,
+        port: u16,
+        tls: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -388,7 +396,12 @@ pub fn load(explicit: Option<&Path>, env: &[(String, String)]) -> Result<Loaded,
     };
     let text = match &file {
         Some(p) => std::fs::read_to_string(p).map_err(|e| {
-            vec![ConfigProblem { origin: p.display().to_string(), line: None, key: String::new(), message: e.to_string() }]
+            vec![ConfigProblem {
+                origin: p.display().to_string(),
+                line: None,
+                key: String::new(),
+                message: e.to_string(),
+            }]
         })?,
         None => String::new(),
     };
@@ -410,7 +423,12 @@ pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Setti
         Err(e) => {
             let e: toml::de::Error = e;
             let line = e.span().map(|s| line_at(text, s.start));
-            return Err(vec![ConfigProblem { origin: origin.into(), line, key: String::new(), message: e.message().to_owned() }]);
+            return Err(vec![ConfigProblem {
+                origin: origin.into(),
+                line,
+                key: String::new(),
+                message: e.message().to_owned(),
+            }]);
         }
     };
     let mut env_origin: Vec<(String, String)> = Vec::new();
@@ -422,7 +440,10 @@ pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Setti
                 origin: name.clone(),
                 line: None,
                 key: String::new(),
-                message: format!("not a configuration key (expected CUEBOX_<SECTION>_<KEY> with SECTION one of {})", SECTIONS.join(", ").to_uppercase()),
+                message: format!(
+                    "not a configuration key (expected CUEBOX_<SECTION>_<KEY> with SECTION one of {})",
+                    SECTIONS.join(", ").to_uppercase()
+                ),
             });
             continue;
         };
@@ -632,7 +653,10 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         bad("vision.barcode_rate", format!("must be between 0 (off) and 30 reads per second (got {})", v.barcode_rate));
     }
     if !(0.0..=64.0).contains(&v.still_threshold) {
-        bad("vision.still_threshold", format!("must be between 0 (off) and 64 luma levels (got {})", v.still_threshold));
+        bad(
+            "vision.still_threshold",
+            format!("must be between 0 (off) and 64 luma levels (got {})", v.still_threshold),
+        );
     }
     check_range(&mut bad, "vision.exit_ms", v.exit_ms, 0, 600_000);
 
@@ -663,7 +687,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         bad("mqtt.password_file", "a password needs mqtt.username".into());
     }
     let tls = matches!(broker, Some(BrokerSettings::External { tls: true, .. }));
-    for (key, set) in [("mqtt.tls_ca", m.tls_ca.is_some()), ("mqtt.client_cert", m.client_cert.is_some()), ("mqtt.client_key", m.client_key.is_some())] {
+    for (key, set) in [
+        ("mqtt.tls_ca", m.tls_ca.is_some()),
+        ("mqtt.client_cert", m.client_cert.is_some()),
+        ("mqtt.client_key", m.client_key.is_some()),
+    ] {
         if set && !tls {
             bad(key, "only applies to an mqtts:// broker".into());
         }
@@ -675,7 +703,10 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         if m.url != "embedded" {
             bad("mqtt.embedded_users_file", "only applies when mqtt.url is \"embedded\"".into());
         } else if m.username.is_none() {
-            bad("mqtt.embedded_users_file", "the daemon needs its own login too: set mqtt.username and mqtt.password_file".into());
+            bad(
+                "mqtt.embedded_users_file",
+                "the daemon needs its own login too: set mqtt.username and mqtt.password_file".into(),
+            );
         }
     }
     check_range(&mut bad, "mqtt.outbox_ttl_s", m.outbox_ttl_s, 1, 86_400);
@@ -719,7 +750,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     check_range(&mut bad, "faq.demand_min", f.demand_min, 1, 10_000);
 
     let h = &raw.hardware;
-    let lines = [("hardware.button_line", h.button_line), ("hardware.status_led_line", h.status_led_line), ("hardware.tally_line", h.tally_line)];
+    let lines = [
+        ("hardware.button_line", h.button_line),
+        ("hardware.status_led_line", h.status_led_line),
+        ("hardware.tally_line", h.tally_line),
+    ];
     for (index, (key, line)) in lines.iter().enumerate() {
         let Some(line) = line else { continue };
         if h.gpio_chip.is_none() {
@@ -730,7 +765,10 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         }
     }
     if !(0x03..=0x77).contains(&h.screen_address) {
-        bad("hardware.screen_address", format!("must be a 7-bit I2C address between 0x03 and 0x77 (got {:#x})", h.screen_address));
+        bad(
+            "hardware.screen_address",
+            format!("must be a 7-bit I2C address between 0x03 and 0x77 (got {:#x})", h.screen_address),
+        );
     }
 
     if !problems.is_empty() {
@@ -791,11 +829,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             HardwareSettings::default()
         } else {
             HardwareSettings {
-            gpio_chip: h.gpio_chip.clone(),
-            button: h.button_line.map(|offset| Line { offset, active_low: h.button_active_low }),
-            status_led: h.status_led_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
-            tally: h.tally_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
-            screen: h.i2c_bus.clone().map(|bus| (bus, h.screen_address)),
+                gpio_chip: h.gpio_chip.clone(),
+                button: h.button_line.map(|offset| Line { offset, active_low: h.button_active_low }),
+                status_led: h.status_led_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
+                tally: h.tally_line.map(|offset| Line { offset, active_low: h.lights_active_low }),
+                screen: h.i2c_bus.clone().map(|bus| (bus, h.screen_address)),
             }
         },
     })
@@ -880,21 +918,32 @@ mod tests {
     #[test]
     fn hardware_lines_need_a_chip_and_differ() {
         let got = problems("[hardware]\nbutton_line = 17\ntally_line = 17\nscreen_address = 0x80\n", &[]);
-        assert!(got.iter().any(|g| g.contains("hardware.button_line: a GPIO line needs hardware.gpio_chip")), "{got:#?}");
-        assert!(got.iter().any(|g| g.contains("hardware.tally_line: line 17 is already hardware.button_line")), "{got:#?}");
+        assert!(
+            got.iter().any(|g| g.contains("hardware.button_line: a GPIO line needs hardware.gpio_chip")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|g| g.contains("hardware.tally_line: line 17 is already hardware.button_line")),
+            "{got:#?}"
+        );
         assert!(got.iter().any(|g| g.contains("hardware.screen_address: must be a 7-bit I2C address")), "{got:#?}");
-        let s = parse("[hardware]\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\ni2c_bus = \"/dev/i2c-1\"\n", "f", &[]).unwrap();
+        let s =
+            parse("[hardware]\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\ni2c_bus = \"/dev/i2c-1\"\n", "f", &[])
+                .unwrap();
         assert_eq!(s.hardware.button, Some(Line { offset: 17, active_low: true }));
         assert_eq!(s.hardware.screen, Some(("/dev/i2c-1".into(), 0x3C)));
         assert!(parse("", "f", &[]).unwrap().hardware.is_empty());
-        let off = parse("[hardware]\nenabled = false\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\n", "f", &[]).unwrap();
+        let off =
+            parse("[hardware]\nenabled = false\ngpio_chip = \"/dev/gpiochip0\"\nbutton_line = 17\n", "f", &[]).unwrap();
         assert!(off.hardware.is_empty());
     }
 
     #[test]
     fn empty_config_is_the_embedded_default() {
         let s = parse("", "defaults", &[]).unwrap();
-        assert!(matches!(s.mqtt.broker, BrokerSettings::Embedded { listen, .. } if listen.to_string() == "127.0.0.1:1883"));
+        assert!(
+            matches!(s.mqtt.broker, BrokerSettings::Embedded { listen, .. } if listen.to_string() == "127.0.0.1:1883")
+        );
         assert_eq!(s.mqtt.outbox_ttl, Duration::from_secs(300));
         assert!(s.mqtt.home_assistant.is_none());
         assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
@@ -928,7 +977,10 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file_and_is_named_in_errors() {
-        let env = vec![("CUEBOX_MQTT_URL".to_owned(), "mqtts://broker.local".to_owned()), ("CUEBOX_CAPTURE_WIDTH".to_owned(), "1280".to_owned())];
+        let env = vec![
+            ("CUEBOX_MQTT_URL".to_owned(), "mqtts://broker.local".to_owned()),
+            ("CUEBOX_CAPTURE_WIDTH".to_owned(), "1280".to_owned()),
+        ];
         let s = parse("[mqtt]\nurl = \"embedded\"\n", "f", &env).unwrap();
         assert_eq!(s.mqtt.broker, BrokerSettings::External { host: "broker.local".into(), port: 8883, tls: true });
         assert_eq!(s.capture.width, 1280);
@@ -940,17 +992,24 @@ mod tests {
 
     #[test]
     fn sources_and_broker_urls_are_checked() {
-        let s = parse("[capture]\nsource = [\"file:///a.mp4\", \"test\"]\n[mqtt]\nurl = \"mqtt://10.0.0.5:1884\"\n", "f", &[]).unwrap();
+        let s = parse(
+            "[capture]\nsource = [\"file:///a.mp4\", \"test\"]\n[mqtt]\nurl = \"mqtt://10.0.0.5:1884\"\n",
+            "f",
+            &[],
+        )
+        .unwrap();
         assert_eq!(s.capture.sources.unwrap().len(), 2);
         assert_eq!(s.mqtt.broker, BrokerSettings::External { host: "10.0.0.5".into(), port: 1884, tls: false });
-        let got = problems("[capture]\nsource = \"webcam\"\n[mqtt]\nurl = \"mqtt://h:99999\"\npassword_file = \"/p\"\n", &[]);
+        let got =
+            problems("[capture]\nsource = \"webcam\"\n[mqtt]\nurl = \"mqtt://h:99999\"\npassword_file = \"/p\"\n", &[]);
         assert_eq!(got.len(), 3, "{got:#?}");
         assert!(got[0].contains("capture.source"));
     }
 
     #[test]
     fn tls_and_login_keys_must_fit_together() {
-        let got = problems("[mqtt]\ntls_ca = \"/ca.pem\"\nclient_cert = \"/c.pem\"\nembedded_users_file = \"/u\"\n", &[]);
+        let got =
+            problems("[mqtt]\ntls_ca = \"/ca.pem\"\nclient_cert = \"/c.pem\"\nembedded_users_file = \"/u\"\n", &[]);
         assert!(got.iter().any(|g| g.contains("mqtt.tls_ca: only applies to an mqtts:// broker")), "{got:#?}");
         assert!(got.iter().any(|g| g.contains("mqtt.client_cert and mqtt.client_key go together")), "{got:#?}");
         assert!(got.iter().any(|g| g.contains("the daemon needs its own login too")), "{got:#?}");

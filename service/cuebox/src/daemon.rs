@@ -57,14 +57,21 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let store = Arc::new(store);
     if let (Mode::Demo { .. }, Some(demo)) = (mode, &demo) {
         let (store, embedder, catalog) = (store.clone(), embedder.clone(), demo.catalog.clone());
-        let report = tokio::task::spawn_blocking(move || crate::commands::import_file(&store, &catalog, &crate::commands::Model::loaded(embedder))).await??;
+        let report = tokio::task::spawn_blocking(move || {
+            crate::commands::import_file(&store, &catalog, &crate::commands::Model::loaded(embedder))
+        })
+        .await??;
         tracing::info!(%report, "demo catalog");
     }
     let header = store.header()?;
     if header.is_none() {
-        tracing::warn!("no catalog imported yet: nothing will be recognized until one is (cuebox catalog import FILE, or the admin page)");
+        tracing::warn!(
+            "no catalog imported yet: nothing will be recognized until one is (cuebox catalog import FILE, or the admin page)"
+        );
     }
-    let default_locale = header.as_ref().map_or_else(|| settings.locale.clone().unwrap_or_else(|| "zh-CN".into()), |h| h.default_locale.clone());
+    let default_locale = header
+        .as_ref()
+        .map_or_else(|| settings.locale.clone().unwrap_or_else(|| "zh-CN".into()), |h| h.default_locale.clone());
     let recognizer = Arc::new(Recognizer::new(embedder, &store, Tuning::from(&settings.vision))?);
     if recognizer.gallery.current().is_empty() {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
@@ -117,7 +124,14 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     )?;
 
     let locale = settings.locale.clone().unwrap_or_else(|| default_locale.clone());
-    let mut engine = Engine::new(store.clone(), store.products()?, default_locale, Some(locale.clone()), outbox.clone(), metrics.clone());
+    let mut engine = Engine::new(
+        store.clone(),
+        store.products()?,
+        default_locale,
+        Some(locale.clone()),
+        outbox.clone(),
+        metrics.clone(),
+    );
     engine.set_barcode_hold(settings.vision.tracker.exit);
     engine.start();
     let on_air = engine.on_air();
@@ -221,7 +235,10 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         BrokerSettings::External { .. } => None,
     };
     let (username, password) = match &settings.web.mqtt_login {
-        Some((user, file)) => (Some(user.clone()), file.as_deref().map(crate::mqtt::read_secret).transpose().context("web.mqtt_password_file")?),
+        Some((user, file)) => (
+            Some(user.clone()),
+            file.as_deref().map(crate::mqtt::read_secret).transpose().context("web.mqtt_password_file")?,
+        ),
         None => (None, None),
     };
     let page_config = json!({
@@ -286,7 +303,13 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_urls(device: &str, prefix: &str, web: std::net::SocketAddr, broker: &BrokerSettings, admin_token: Option<&str>) {
+fn print_urls(
+    device: &str,
+    prefix: &str,
+    web: std::net::SocketAddr,
+    broker: &BrokerSettings,
+    admin_token: Option<&str>,
+) {
     println!("Cuebox demo running (device {device})");
     println!("  prompter   http://{web}/");
     println!("  overlay    http://{web}/overlay");
@@ -314,7 +337,12 @@ fn notify(state: sd_notify::NotifyState<'_>) {
 async fn watchdog(capture: Arc<CaptureStats>, metrics: Arc<Metrics>, cancel: CancellationToken) {
     let Some(interval) = sd_notify::watchdog_enabled().filter(|i| !i.is_zero()) else { return };
     let mut ticker = tokio::time::interval(interval / 2);
-    let progress = || (capture.frames_in(), metrics.frames_processed.load(Ordering::Relaxed) + metrics.frames_still.load(Ordering::Relaxed));
+    let progress = || {
+        (
+            capture.frames_in(),
+            metrics.frames_processed.load(Ordering::Relaxed) + metrics.frames_still.load(Ordering::Relaxed),
+        )
+    };
     let mut last = progress();
     loop {
         tokio::select! {
@@ -382,7 +410,12 @@ impl StopSignals {
 /// Reads the configuration again and applies what can change while frames flow (the model,
 /// the vision tuning); a configuration with problems is refused and changes nothing. Returns
 /// the settings now in force.
-async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &Arc<Recognizer>, store: &Arc<Store>) -> Settings {
+async fn reload(
+    file: Option<&std::path::Path>,
+    current: Settings,
+    recognizer: &Arc<Recognizer>,
+    store: &Arc<Store>,
+) -> Settings {
     let fresh = match crate::config::load(file, &crate::config::process_env()) {
         Ok(loaded) => loaded.settings,
         Err(problems) => {
@@ -420,7 +453,11 @@ async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &
     }
     recognizer.set_tuning(Tuning::from(&fresh.vision));
     let needs_restart: Vec<&str> = [
-        ("device", format!("{:?}{:?}", current.device_id, current.locale) != format!("{:?}{:?}", fresh.device_id, fresh.locale)),
+        (
+            "device",
+            format!("{:?}{:?}", current.device_id, current.locale)
+                != format!("{:?}{:?}", fresh.device_id, fresh.locale),
+        ),
         ("capture", format!("{:?}", current.capture) != format!("{:?}", fresh.capture)),
         ("store", current.store_path != fresh.store_path),
         ("mqtt", format!("{:?}", current.mqtt) != format!("{:?}", fresh.mqtt)),
@@ -439,7 +476,13 @@ async fn reload(file: Option<&std::path::Path>, current: Settings, recognizer: &
     fresh
 }
 
-async fn publish_metrics(outbox: Outbox, metrics: Arc<Metrics>, capture: Arc<CaptureStats>, slot: Arc<FrameSlot>, cancel: CancellationToken) {
+async fn publish_metrics(
+    outbox: Outbox,
+    metrics: Arc<Metrics>,
+    capture: Arc<CaptureStats>,
+    slot: Arc<FrameSlot>,
+    cancel: CancellationToken,
+) {
     let mut ticker = tokio::time::interval(METRICS_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = (Instant::now(), capture.frames_in(), metrics.frames_processed.load(Ordering::Relaxed));

@@ -32,13 +32,27 @@ pub enum EngineInput {
     /// A new catalog was imported or photos were enrolled: read the products again.
     CatalogChanged,
     /// A barcode or QR payload read in a frame captured at `captured`.
-    Barcode { text: String, captured: Instant },
+    Barcode {
+        text: String,
+        captured: Instant,
+    },
     /// Time passes (expires a barcode that is no longer seen).
     Tick,
     /// An answer to a viewer question, asked by `asked` viewers so far.
-    Answer { question: String, faq_id: String, sku: Option<String>, text: String, lang: String, asked: usize },
+    Answer {
+        question: String,
+        faq_id: String,
+        sku: Option<String>,
+        text: String,
+        lang: String,
+        asked: usize,
+    },
     /// Viewers keep asking about a product that is not on camera.
-    Demand { sku: String, asking: usize, window: Duration },
+    Demand {
+        sku: String,
+        asking: usize,
+        window: Duration,
+    },
 }
 
 /// Unique prompt ids per device: the engine's start time and a counter.
@@ -76,7 +90,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<Store>, products: Vec<Product>, default_locale: String, locale: Option<String>, outbox: Outbox, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        products: Vec<Product>,
+        default_locale: String,
+        locale: Option<String>,
+        outbox: Outbox,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let locale = locale.unwrap_or_else(|| default_locale.clone());
         Self {
             store,
@@ -117,11 +138,18 @@ impl Engine {
             EngineInput::Vision(change) => {
                 self.seen = change.sku.clone().map(|s| (s, change.confidence, change.since_ms));
                 if self.pinned.is_none() && self.scanned.is_none() {
-                    self.show(change.sku, change.confidence, ProductSource::Vision, change.since_ms, Some(change.captured));
+                    self.show(
+                        change.sku,
+                        change.confidence,
+                        ProductSource::Vision,
+                        change.since_ms,
+                        Some(change.captured),
+                    );
                 }
             }
             EngineInput::Barcode { text, captured } => {
-                let Some(sku) = self.products.values().find(|p| p.barcodes.contains(&text)).map(|p| p.sku.clone()) else {
+                let Some(sku) = self.products.values().find(|p| p.barcodes.contains(&text)).map(|p| p.sku.clone())
+                else {
                     tracing::debug!(%text, "a barcode that no product carries");
                     return;
                 };
@@ -252,7 +280,14 @@ impl Engine {
         self.show(sku, confidence, source, now_ms(), None);
     }
 
-    fn show(&mut self, sku: Option<String>, confidence: f32, source: ProductSource, since: u64, captured: Option<Instant>) {
+    fn show(
+        &mut self,
+        sku: Option<String>,
+        confidence: f32,
+        source: ProductSource,
+        since: u64,
+        captured: Option<Instant>,
+    ) {
         let product = sku.as_ref().and_then(|s| self.products.get(s)).cloned();
         let name = product.as_ref().and_then(|p| p.name.first(&self.locale, &self.default_locale)).map(str::to_owned);
         let message = ProductMessage { sku: sku.clone(), name: name.clone(), confidence, source, since };
@@ -319,9 +354,14 @@ impl Engine {
                 0
             }
         };
-        let next = product.script.get(self.card + 1).and_then(|c| c.text.first(&self.locale, &self.default_locale)).map(str::to_owned);
+        let next = product
+            .script
+            .get(self.card + 1)
+            .and_then(|c| c.text.first(&self.locale, &self.default_locale))
+            .map(str::to_owned);
         let text = variants[variant.min(variants.len() - 1)].clone();
-        let (sku, card_id, position, count, lang) = (product.sku.clone(), card.id.clone(), self.card + 1, product.script.len(), lang.to_owned());
+        let (sku, card_id, position, count, lang) =
+            (product.sku.clone(), card.id.clone(), self.card + 1, product.script.len(), lang.to_owned());
         let hits = cuebox_catalog::lint_text(&text, &lang);
         if !hits.is_empty() {
             let reasons: Vec<String> = hits.iter().map(ToString::to_string).collect();
@@ -334,7 +374,8 @@ impl Engine {
             self.outbox.json(Topic::Prompt, &message);
             return;
         }
-        let mut message = self.prompt_message(if self.card == 0 { kind } else { PromptKind::Cue }, Some(sku), text, lang);
+        let mut message =
+            self.prompt_message(if self.card == 0 { kind } else { PromptKind::Cue }, Some(sku), text, lang);
         message.card = Some(card_id);
         message.position = Some(position);
         message.count = Some(count);
@@ -378,7 +419,12 @@ mod tests {
     }
 
     fn seen(sku: Option<&str>) -> EngineInput {
-        EngineInput::Vision(VisionChange { sku: sku.map(Into::into), confidence: 0.9, since_ms: 1, captured: Instant::now() })
+        EngineInput::Vision(VisionChange {
+            sku: sku.map(Into::into),
+            confidence: 0.9,
+            since_ms: 1,
+            captured: Instant::now(),
+        })
     }
 
     #[test]
@@ -387,11 +433,17 @@ mod tests {
         let (mut e, mut rx) = engine(dir.path(), Some("en"));
         e.handle(seen(Some("A")));
         let out = drain(&mut rx);
-        assert_eq!(out.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Topic::Product, Topic::Overlay, Topic::Prompt, Topic::Cue]);
+        assert_eq!(
+            out.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            vec![Topic::Product, Topic::Overlay, Topic::Prompt, Topic::Cue]
+        );
         assert_eq!(out[3].1, out[2].1, "the retained cue is the prompt just sent");
         assert_eq!(out[0].1["name"], "Tea");
         assert_eq!(out[1].1["price"], "¥10.00");
-        assert_eq!((out[2].1["kind"].as_str(), out[2].1["text"].as_str(), out[2].1["lang"].as_str()), (Some("intro"), Some("one"), Some("en")));
+        assert_eq!(
+            (out[2].1["kind"].as_str(), out[2].1["text"].as_str(), out[2].1["lang"].as_str()),
+            (Some("intro"), Some("one"), Some("en"))
+        );
         e.handle(seen(None));
         let out = drain(&mut rx);
         assert_eq!(out[0].1["sku"], Value::Null);
@@ -409,7 +461,11 @@ mod tests {
         e.handle(EngineInput::Command(Command::Cue(CueAction::Next)));
         e.handle(EngineInput::Command(Command::Cue(CueAction::Repeat)));
         e.handle(EngineInput::Command(Command::Cue(CueAction::Prev)));
-        let texts: Vec<String> = drain(&mut rx).into_iter().filter(|(t, _)| *t == Topic::Prompt).map(|(_, v)| v["text"].as_str().unwrap().to_owned()).collect();
+        let texts: Vec<String> = drain(&mut rx)
+            .into_iter()
+            .filter(|(t, _)| *t == Topic::Prompt)
+            .map(|(_, v)| v["text"].as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(texts, vec!["甲", "更多", "更多", "更多", "乙"]);
     }
 
@@ -423,15 +479,29 @@ mod tests {
         let (outbox, mut rx) = Outbox::channel(64, metrics.clone());
         let mut e = Engine::new(store, catalog.products, catalog.default_locale, None, outbox, metrics);
         e.handle(seen(Some("C")));
-        let prompts: Vec<Value> = drain(&mut rx).into_iter().filter(|(t, _)| matches!(t, Topic::Prompt | Topic::Cue)).map(|(_, v)| v).collect();
+        let prompts: Vec<Value> = drain(&mut rx)
+            .into_iter()
+            .filter(|(t, _)| matches!(t, Topic::Prompt | Topic::Cue))
+            .map(|(_, v)| v)
+            .collect();
         assert_eq!(prompts.len(), 2, "an alert, and the retained cue cleared: {prompts:?}");
         assert_eq!(prompts[0]["kind"], "alert");
         let alert = prompts[0]["text"].as_str().unwrap();
         assert!(alert.contains("全网最低") && alert.contains("国家级"), "{alert}");
         assert_eq!(prompts[1], serde_json::json!({}));
-        e.handle(EngineInput::Answer { question: "包邮吗".into(), faq_id: "ship".into(), sku: None, text: "包邮".into(), lang: "zh-CN".into(), asked: 3 });
+        e.handle(EngineInput::Answer {
+            question: "包邮吗".into(),
+            faq_id: "ship".into(),
+            sku: None,
+            text: "包邮".into(),
+            lang: "zh-CN".into(),
+            asked: 3,
+        });
         let answer = drain(&mut rx).remove(0).1;
-        assert_eq!((answer["kind"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()), (Some("answer"), Some("包邮吗"), Some(3)));
+        assert_eq!(
+            (answer["kind"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()),
+            (Some("answer"), Some("包邮吗"), Some(3))
+        );
         assert!(answer.get("card").is_none());
     }
 

@@ -25,7 +25,11 @@ use clap::{Parser, Subcommand};
 use crate::commands::BadInput;
 
 #[derive(Parser)]
-#[command(name = "cuebox", version, about = "Recognizes the product held up to the camera and cues the live-commerce host over MQTT")]
+#[command(
+    name = "cuebox",
+    version,
+    about = "Recognizes the product held up to the camera and cues the live-commerce host over MQTT"
+)]
 struct Cli {
     /// Configuration file (default: /etc/cuebox/cuebox.toml if present, else the embedded defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -161,7 +165,8 @@ fn init_logging(command: &Command) {
         Command::Run | Command::Demo { .. } => "info,rumqttd=off",
         _ => "warn,rumqttd=off",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -170,16 +175,20 @@ fn init_logging(command: &Command) {
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<config::Loaded> {
-    config::load(path, &config::process_env()).map_err(|problems| BadInput(problems.iter().map(ToString::to_string).collect()).into())
+    config::load(path, &config::process_env())
+        .map_err(|problems| BadInput(problems.iter().map(ToString::to_string).collect()).into())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let loaded = load_config(cli.config.as_deref())?;
     let model = commands::Model::configured(loaded.settings.vision.model.as_deref());
-    let store_at = |db: Option<PathBuf>| commands::open_store(&db.unwrap_or_else(|| loaded.settings.store_path.clone()));
+    let store_at =
+        |db: Option<PathBuf>| commands::open_store(&db.unwrap_or_else(|| loaded.settings.store_path.clone()));
     match cli.command {
         Command::Run => daemon_runtime(loaded, daemon::Mode::Run),
-        Command::Demo { duration } => daemon_runtime(loaded, daemon::Mode::Demo { duration: duration.map(Duration::from_secs) }),
+        Command::Demo { duration } => {
+            daemon_runtime(loaded, daemon::Mode::Demo { duration: duration.map(Duration::from_secs) })
+        }
         Command::CheckConfig => {
             let origin = loaded.file.map_or_else(|| "embedded defaults".to_owned(), |p| p.display().to_string());
             println!("{origin}: configuration is valid");
@@ -196,10 +205,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Export { db }) => commands::export(&store_at(db)?),
         Command::Catalog(CatalogCommand::List { db, json }) => commands::list(&store_at(db)?, json),
         Command::Catalog(CatalogCommand::Lint { file }) => commands::lint(&file),
-        Command::Catalog(CatalogCommand::Generate { file, cards, variants }) => commands::generate(&file, cards, variants),
+        Command::Catalog(CatalogCommand::Generate { file, cards, variants }) => {
+            commands::generate(&file, cards, variants)
+        }
         Command::Ask { question, sku, db, json } => {
             let semantic = if loaded.settings.faq.semantic { assets::text_model_dir() } else { None };
-            commands::ask(&store_at(db)?, &question, sku.as_deref(), semantic.as_deref(), loaded.settings.faq.min_score, json)
+            commands::ask(
+                &store_at(db)?,
+                &question,
+                sku.as_deref(),
+                semantic.as_deref(),
+                loaded.settings.faq.min_score,
+                json,
+            )
         }
         Command::Enroll { sku, images, replace, db } => {
             let total = commands::enroll(&store_at(db)?, &sku, &images, replace, &model)?;
@@ -213,9 +231,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config: cli.config.clone(),
             model: loaded.settings.vision.model.clone(),
         }),
-        Command::Recognize { images, db, json } => {
-            commands::recognize(&store_at(db)?, &images, &model, recognition::Tuning::from(&loaded.settings.vision), json)
-        }
+        Command::Recognize { images, db, json } => commands::recognize(
+            &store_at(db)?,
+            &images,
+            &model,
+            recognition::Tuning::from(&loaded.settings.vision),
+            json,
+        ),
     }
 }
 

@@ -208,9 +208,16 @@ mod tests {
             ("cmd/product", br#"[null]"#),
             ("cmd/cue", br#"["next"]"#),
         ] {
-            assert!(matches!(parse_command(topic, bad), Err(InputError::Malformed(_))), "{topic} {:?}", String::from_utf8_lossy(bad));
+            assert!(
+                matches!(parse_command(topic, bad), Err(InputError::Malformed(_))),
+                "{topic} {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        assert_eq!(parse_command("cmd/cue", &vec![b' '; MAX_INPUT_BYTES + 1]), Err(InputError::TooLarge(MAX_INPUT_BYTES + 1)));
+        assert_eq!(
+            parse_command("cmd/cue", &vec![b' '; MAX_INPUT_BYTES + 1]),
+            Err(InputError::TooLarge(MAX_INPUT_BYTES + 1))
+        );
         assert_eq!(parse_command("cmd/other", b"{}"), Err(InputError::UnknownTopic));
     }
 
@@ -281,7 +288,10 @@ mod tests {
     fn empty_overlay_is_an_empty_object() {
         assert_eq!(serde_json::to_string(&OverlayMessage::default()).unwrap(), "{}");
         let p = ProductMessage { sku: None, name: None, confidence: 0.0, source: ProductSource::Vision, since: 5 };
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"sku":null,"name":null,"confidence":0.0,"source":"vision","since":5}"#);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"sku":null,"name":null,"confidence":0.0,"source":"vision","since":5}"#
+        );
     }
 
     #[test]

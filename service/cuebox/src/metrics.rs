@@ -48,7 +48,11 @@ pub const INFERENCE_BUCKETS_MS: &[f64] = &[5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 10
 
 impl Histogram {
     pub fn new(bounds_ms: &'static [f64]) -> Self {
-        Self { bounds_ms, counts: (0..=bounds_ms.len()).map(|_| AtomicU64::new(0)).collect(), sum_us: AtomicU64::new(0) }
+        Self {
+            bounds_ms,
+            counts: (0..=bounds_ms.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+        }
     }
 
     pub fn record(&self, ms: f64) {

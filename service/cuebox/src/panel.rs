@@ -15,8 +15,8 @@ use anyhow::Context;
 use cuebox_capture::CaptureStats;
 use cuebox_catalog::Store;
 use cuebox_panel::{
-    ActiveLevel, BrokerState, Button, ButtonEvent, ButtonTiming, CameraState, Health, PanelState, Product, StatusLed, StatusScreen,
-    Tally,
+    ActiveLevel, BrokerState, Button, ButtonEvent, ButtonTiming, CameraState, Health, PanelState, Product, StatusLed,
+    StatusScreen, Tally,
 };
 use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::i2c::I2c;
@@ -55,7 +55,12 @@ struct Failed {
 }
 
 impl<B: InputPin, L: OutputPin, T: OutputPin, D: I2c> Panel<B, L, T, D> {
-    pub fn new(button: Option<Button<B>>, led: Option<StatusLed<L>>, tally: Option<Tally<T>>, screen: Option<StatusScreen<D>>) -> Self {
+    pub fn new(
+        button: Option<Button<B>>,
+        led: Option<StatusLed<L>>,
+        tally: Option<Tally<T>>,
+        screen: Option<StatusScreen<D>>,
+    ) -> Self {
         Self { button, led, tally, screen, failed: Failed::default() }
     }
 
@@ -126,10 +131,17 @@ pub fn spawn(settings: &HardwareSettings, inputs: PanelInputs) -> anyhow::Result
     }
     let panel = open(settings);
     if panel.is_empty() {
-        tracing::warn!("none of the configured panel hardware could be opened: running without button, lights or status screen");
+        tracing::warn!(
+            "none of the configured panel hardware could be opened: running without button, lights or status screen"
+        );
         return Ok(None);
     }
-    let parts = [("button", panel.button.is_some()), ("status LED", panel.led.is_some()), ("tally", panel.tally.is_some()), ("screen", panel.screen.is_some())];
+    let parts = [
+        ("button", panel.button.is_some()),
+        ("status LED", panel.led.is_some()),
+        ("tally", panel.tally.is_some()),
+        ("screen", panel.screen.is_some()),
+    ];
     let present: Vec<&str> = parts.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect();
     tracing::info!(parts = %present.join(", "), "panel hardware in use");
     Worker::spawn("panel", move |stop| run(panel, &inputs, stop)).map(Some)
@@ -162,8 +174,10 @@ fn open(settings: &HardwareSettings) -> LinuxPanel {
         }
     });
     Panel::new(
-        line("button", settings.button, LineRequestFlags::INPUT).map(|(pin, level)| Button::new(pin, level, ButtonTiming::default())),
-        line("status LED", settings.status_led, LineRequestFlags::OUTPUT).map(|(pin, level)| StatusLed::new(pin, level)),
+        line("button", settings.button, LineRequestFlags::INPUT)
+            .map(|(pin, level)| Button::new(pin, level, ButtonTiming::default())),
+        line("status LED", settings.status_led, LineRequestFlags::OUTPUT)
+            .map(|(pin, level)| StatusLed::new(pin, level)),
         line("tally", settings.tally, LineRequestFlags::OUTPUT).map(|(pin, level)| Tally::new(pin, level)),
         screen,
     )
@@ -171,11 +185,16 @@ fn open(settings: &HardwareSettings) -> LinuxPanel {
 
 fn request(chip: &Path, offset: u32, flags: LineRequestFlags) -> anyhow::Result<CdevPin> {
     let mut chip = Chip::new(chip).context("opening the GPIO chip")?;
-    let handle = chip.get_line(offset).and_then(|line| line.request(flags, 0, "cuebox")).context("requesting the line")?;
+    let handle =
+        chip.get_line(offset).and_then(|line| line.request(flags, 0, "cuebox")).context("requesting the line")?;
     CdevPin::new(handle).context("reading the line's settings")
 }
 
-fn run<B: InputPin, L: OutputPin, T: OutputPin, D: I2c>(mut panel: Panel<B, L, T, D>, inputs: &PanelInputs, stop: &std::sync::atomic::AtomicBool) {
+fn run<B: InputPin, L: OutputPin, T: OutputPin, D: I2c>(
+    mut panel: Panel<B, L, T, D>,
+    inputs: &PanelInputs,
+    stop: &std::sync::atomic::AtomicBool,
+) {
     let started = Instant::now();
     let mut view = StateView::default();
     while !stop.load(Ordering::Relaxed) && !panel.is_empty() {
@@ -212,7 +231,8 @@ impl StateView {
         let frames_in = inputs.capture.frames_in();
         match self.frames {
             Some((at, before)) if now.duration_since(at) >= Duration::from_secs(1) => {
-                self.frames_per_second = (frames_in.saturating_sub(before)) as f32 / now.duration_since(at).as_secs_f32();
+                self.frames_per_second =
+                    (frames_in.saturating_sub(before)) as f32 / now.duration_since(at).as_secs_f32();
                 self.frames = Some((now, frames_in));
             }
             Some(_) => {}
@@ -238,8 +258,11 @@ impl StateView {
             cuebox_capture::CameraState::Streaming => CameraState::Live,
             _ => CameraState::Missing,
         };
-        let broker =
-            if inputs.metrics.mqtt_connected.load(Ordering::Relaxed) { BrokerState::Connected } else { BrokerState::Down };
+        let broker = if inputs.metrics.mqtt_connected.load(Ordering::Relaxed) {
+            BrokerState::Connected
+        } else {
+            BrokerState::Down
+        };
         let product = self.product.as_ref().map(|(sku, name)| Product { name, sku });
         PanelState {
             health: if inputs.capture.frames_in() > 0 { Health::Running } else { Health::Booting },
@@ -323,11 +346,16 @@ mod tests {
 
     #[test]
     fn mock_tally_and_led_follow_the_state() {
-        let tally = [PinTransaction::set(State::Low), PinTransaction::set(State::High), PinTransaction::set(State::Low)];
+        let tally =
+            [PinTransaction::set(State::Low), PinTransaction::set(State::High), PinTransaction::set(State::Low)];
         // Running: a 100 ms heartbeat flash every 2 s; product locked: steadily lit.
         let led = [PinTransaction::set(State::High), PinTransaction::set(State::Low), PinTransaction::set(State::High)];
-        let mut panel: MockPanel =
-            Panel::new(None, Some(StatusLed::new(PinMock::new(&led), ActiveLevel::High)), Some(Tally::new(PinMock::new(&tally), ActiveLevel::High)), None);
+        let mut panel: MockPanel = Panel::new(
+            None,
+            Some(StatusLed::new(PinMock::new(&led), ActiveLevel::High)),
+            Some(Tally::new(PinMock::new(&tally), ActiveLevel::High)),
+            None,
+        );
         for now in (0..=150).step_by(10) {
             assert_eq!(panel.tick(&state(false), now), None);
         }
@@ -376,7 +404,12 @@ mod tests {
         let (outbox, mut published) = Outbox::channel(64, metrics.clone());
         let mut engine = Engine::new(store, catalog.products, catalog.default_locale, None, outbox, metrics);
         engine.start();
-        engine.handle(EngineInput::Vision(VisionChange { sku: Some("A".into()), confidence: 0.9, since_ms: 1, captured: Instant::now() }));
+        engine.handle(EngineInput::Vision(VisionChange {
+            sku: Some("A".into()),
+            confidence: 0.9,
+            since_ms: 1,
+            captured: Instant::now(),
+        }));
         let prompts = |published: &mut mpsc::Receiver<crate::mqtt::Outgoing>| -> Vec<serde_json::Value> {
             std::iter::from_fn(|| published.try_recv().ok())
                 .filter(|m| m.topic == Topic::Prompt)

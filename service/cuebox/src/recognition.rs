@@ -13,8 +13,8 @@ use anyhow::Context;
 use cuebox_capture::{CaptureStats, Frame, FrameSlot};
 use cuebox_catalog::{Reference, Store};
 use cuebox_vision::{
-    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Embedding, Finder, Gallery, RgbView, SceneSignature, Strategy, Tracker,
-    TrackerConfig, VisionError,
+    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Embedding, Finder, Gallery, RgbView, SceneSignature,
+    Strategy, Tracker, TrackerConfig, VisionError,
 };
 use tokio::sync::mpsc;
 
@@ -55,7 +55,10 @@ impl SharedGallery {
             }
         }
         if other_model > 0 {
-            tracing::warn!(other_model, "references enrolled with another model are ignored; import the catalog again to re-enroll");
+            tracing::warn!(
+                other_model,
+                "references enrolled with another model are ignored; import the catalog again to re-enroll"
+            );
         }
         tracing::info!(references = gallery.len(), products = gallery.products(), "gallery loaded");
         self.replace(gallery);
@@ -75,7 +78,13 @@ pub struct Tuning {
 
 impl From<&VisionSettings> for Tuning {
     fn from(v: &VisionSettings) -> Self {
-        Self { rule: v.rule, interval: v.interval, tracker: v.tracker, still_threshold: v.still_threshold, barcode_interval: v.barcode_interval }
+        Self {
+            rule: v.rule,
+            interval: v.interval,
+            tracker: v.tracker,
+            still_threshold: v.still_threshold,
+            barcode_interval: v.barcode_interval,
+        }
     }
 }
 
@@ -132,7 +141,13 @@ impl Recognizer {
 /// The references for `sku` from `crop` of an image, as recognition enrolls a photo (the photo,
 /// its mirror image, and both at the scale a held product has in a frame). The first carries a
 /// thumbnail of the photo for people to look at.
-pub fn references(embedder: &Embedder, sku: &str, view: RgbView<'_>, crop: Crop, origin: String) -> Result<Vec<Reference>, VisionError> {
+pub fn references(
+    embedder: &Embedder,
+    sku: &str,
+    view: RgbView<'_>,
+    crop: Crop,
+    origin: String,
+) -> Result<Vec<Reference>, VisionError> {
     let photo = view.cropped(crop)?;
     let embeddings = finder(embedder.clone()).references(photo.view()?)?;
     let thumbnail = view.jpeg(crop, THUMBNAIL_SIDE, 85)?;
@@ -249,7 +264,12 @@ impl Pipeline {
                     && let Some(gone) = tracker.reset(Instant::now())
                 {
                     tracing::info!("no frames from the camera: product cleared");
-                    self.send(EngineInput::Vision(VisionChange { sku: gone.sku, confidence: 0.0, since_ms: crate::engine::now_ms(), captured: Instant::now() }));
+                    self.send(EngineInput::Vision(VisionChange {
+                        sku: gone.sku,
+                        confidence: 0.0,
+                        since_ms: crate::engine::now_ms(),
+                        captured: Instant::now(),
+                    }));
                 }
                 continue;
             };
@@ -265,7 +285,9 @@ impl Pipeline {
             };
             let signature = SceneSignature::of(view);
             let still = last.as_ref().is_some_and(|(previous, _, at)| {
-                tuning.still_threshold > 0.0 && at.elapsed() < MAX_REUSE && previous.difference(&signature) < tuning.still_threshold
+                tuning.still_threshold > 0.0
+                    && at.elapsed() < MAX_REUSE
+                    && previous.difference(&signature) < tuning.still_threshold
             });
             let decision = if still {
                 metrics.frames_still.fetch_add(1, Ordering::Relaxed);

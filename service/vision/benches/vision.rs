@@ -37,7 +37,9 @@ fn embedder(c: &mut Criterion) {
         let mut input = vec![0f32; 3 * INPUT_SIZE * INPUT_SIZE];
         b.iter(|| view.resample_normalized(black_box(crop), INPUT_SIZE, 127.0, 128.0, &mut input).unwrap())
     });
-    group.bench_function("embed (resample and embedding head)", |b| b.iter(|| embedder.embed(view, black_box(crop)).unwrap()));
+    group.bench_function("embed (resample and embedding head)", |b| {
+        b.iter(|| embedder.embed(view, black_box(crop)).unwrap())
+    });
     group.bench_function("infer (resample, embedding and ImageNet heads)", |b| {
         b.iter(|| embedder.infer(view, black_box(crop)).unwrap())
     });

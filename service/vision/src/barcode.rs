@@ -26,13 +26,26 @@ impl BarcodeReader {
         let mut hints = DecodeHints {
             TryHarder: Some(true),
             PossibleFormats: Some(
-                [BarcodeFormat::EAN_13, BarcodeFormat::EAN_8, BarcodeFormat::UPC_A, BarcodeFormat::UPC_E, BarcodeFormat::QR_CODE].into_iter().collect(),
+                [
+                    BarcodeFormat::EAN_13,
+                    BarcodeFormat::EAN_8,
+                    BarcodeFormat::UPC_A,
+                    BarcodeFormat::UPC_E,
+                    BarcodeFormat::QR_CODE,
+                ]
+                .into_iter()
+                .collect(),
             ),
             ..DecodeHints::default()
         };
         match rxing::helpers::detect_in_luma_with_hints(luma, view.width(), view.height(), None, &mut hints) {
-            Ok(found) => Ok(Some(Barcode { format: format!("{:?}", found.getBarcodeFormat()), text: found.getText().to_owned() })),
-            Err(rxing::Exceptions::NotFoundException(_)) | Err(rxing::Exceptions::ChecksumException(_)) | Err(rxing::Exceptions::FormatException(_)) => Ok(None),
+            Ok(found) => Ok(Some(Barcode {
+                format: format!("{:?}", found.getBarcodeFormat()),
+                text: found.getText().to_owned(),
+            })),
+            Err(rxing::Exceptions::NotFoundException(_))
+            | Err(rxing::Exceptions::ChecksumException(_))
+            | Err(rxing::Exceptions::FormatException(_)) => Ok(None),
             Err(other) => Err(VisionError::Inference(format!("barcode reader: {other}"))),
         }
     }

@@ -136,7 +136,8 @@ fn run(plan: &Arc<TypedRunnableModel>, view: RgbView<'_>, crop: Crop) -> Result<
 }
 
 fn read(outputs: &[TValue], index: usize, expected: usize) -> Result<Vec<f32>, VisionError> {
-    let output = outputs.get(index).ok_or_else(|| VisionError::Inference(format!("the model has no output {index}")))?;
+    let output =
+        outputs.get(index).ok_or_else(|| VisionError::Inference(format!("the model has no output {index}")))?;
     let values: Vec<f32> = output
         .to_plain_array_view::<f32>()
         .map_err(|e| VisionError::Inference(e.to_string()))?

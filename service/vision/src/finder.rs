@@ -8,8 +8,8 @@
 //! (`eval/README.md`); [`Strategy::recommended`] and [`RECOMMENDED_RULE`] are what measured best.
 
 use crate::{
-    Candidate, Crop, DEFAULT_MIN_PALM_SCORE, Decision, DecisionRule, Embedder, Embedding, Gallery, Palm,
-    PalmDetector, RgbImage, RgbView, VisionError,
+    Candidate, Crop, DEFAULT_MIN_PALM_SCORE, Decision, DecisionRule, Embedder, Embedding, Gallery, Palm, PalmDetector,
+    RgbImage, RgbView, VisionError,
 };
 
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
@@ -182,7 +182,9 @@ impl Region {
     pub fn crop(&self, width: u32, height: u32, hand: Option<&Palm>) -> Option<Crop> {
         let shorter = width.min(height) as f32;
         match *self {
-            Region::CenterSquare => Some(square_inside(width as f32 / 2.0, height as f32 / 2.0, shorter, width, height)),
+            Region::CenterSquare => {
+                Some(square_inside(width as f32 / 2.0, height as f32 / 2.0, shorter, width, height))
+            }
             Region::FullFrame => Some(Crop { x: 0, y: 0, width, height }),
             Region::Fixed { x, y, side } => {
                 Some(square_inside(x * width as f32, y * height as f32, side * shorter, width, height))
@@ -194,7 +196,8 @@ impl Region {
                 let (wrist, knuckle) = (palm.keypoints[0], palm.keypoints[2]);
                 let (along_x, along_y) = (knuckle.x - wrist.x, knuckle.y - wrist.y);
                 let length = (along_x * along_x + along_y * along_y).sqrt();
-                let (towards_x, towards_y) = if length > 0.0 { (along_x / length, along_y / length) } else { (0.0, 0.0) };
+                let (towards_x, towards_y) =
+                    if length > 0.0 { (along_x / length, along_y / length) } else { (0.0, 0.0) };
                 let (x, y) = (centre.x + reach * size * towards_x, centre.y + reach * size * towards_y);
                 Some(square_inside(x, y, side * size, width, height))
             }
@@ -323,7 +326,12 @@ mod tests {
         keypoints[2] = Point { x: x + towards.0 * size / 2.0, y: y + towards.1 * size / 2.0 };
         Palm {
             score: 0.9,
-            bounds: BoundingBox { x_min: x - size / 2.0, y_min: y - size / 2.0, x_max: x + size / 2.0, y_max: y + size / 2.0 },
+            bounds: BoundingBox {
+                x_min: x - size / 2.0,
+                y_min: y - size / 2.0,
+                x_max: x + size / 2.0,
+                y_max: y + size / 2.0,
+            },
             keypoints,
         }
     }
@@ -372,7 +380,8 @@ mod tests {
 
     #[test]
     fn duplicate_regions_are_embedded_once() {
-        let strategy = Strategy::fixed("twice", vec![Region::CenterSquare, Region::Fixed { x: 0.5, y: 0.5, side: 1.0 }]);
+        let strategy =
+            Strategy::fixed("twice", vec![Region::CenterSquare, Region::Fixed { x: 0.5, y: 0.5, side: 1.0 }]);
         assert_eq!(strategy.regions(640, 480, None).len(), 1);
     }
 

@@ -189,8 +189,8 @@ impl RgbImage {
 
 /// Decodes a JPEG or PNG file (any colour type) to RGB8.
 pub fn load_image(path: &Path) -> Result<RgbImage, VisionError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| VisionError::Image { path: path.to_owned(), message: e.to_string() })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| VisionError::Image { path: path.to_owned(), message: e.to_string() })?;
     decode_image(&bytes).map_err(|message| VisionError::Image { path: path.to_owned(), message })
 }
 
@@ -278,10 +278,7 @@ mod tests {
         let view = RgbView::new(10, 10, &data).unwrap();
         let mut out = vec![0.0; 3 * 4 * 4];
         let crop = Crop { x: 5, y: 0, width: 6, height: 4 };
-        assert!(matches!(
-            view.resample_normalized(crop, 4, 0.0, 1.0, &mut out),
-            Err(VisionError::BadCrop { .. })
-        ));
+        assert!(matches!(view.resample_normalized(crop, 4, 0.0, 1.0, &mut out), Err(VisionError::BadCrop { .. })));
     }
 
     #[test]

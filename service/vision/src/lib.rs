@@ -17,7 +17,7 @@ pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, Mo
 pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
-pub use image::{Crop, RgbImage, RgbView, load_image, decode_image};
+pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
 pub use palm::{
     BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
 };

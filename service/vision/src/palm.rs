@@ -128,8 +128,7 @@ impl PalmDetector {
     pub fn infer(&self, input: &[f32]) -> Result<PalmInference, VisionError> {
         let tensor = Tensor::from_shape(&[1, 3, PALM_INPUT_SIZE, PALM_INPUT_SIZE], input)
             .map_err(|e| VisionError::Inference(format!("palm detector input: {e}")))?;
-        let outputs =
-            self.plan.run(tvec!(tensor.into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
+        let outputs = self.plan.run(tvec!(tensor.into())).map_err(|e| VisionError::Inference(format!("{e:#}")))?;
         let read = |index: usize, name: &str, expected: usize| -> Result<Vec<f32>, VisionError> {
             let output = outputs
                 .get(index)
@@ -222,9 +221,8 @@ fn weighted_non_max_suppression(mut remaining: Vec<Palm>) -> Vec<Palm> {
     remaining.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut merged = Vec::new();
     while let Some((best, others)) = remaining.split_first() {
-        let (group, rest): (Vec<&Palm>, Vec<&Palm>) = others
-            .iter()
-            .partition(|other| intersection_over_union(&other.bounds, &best.bounds) > MIN_SUPPRESSION_IOU);
+        let (group, rest): (Vec<&Palm>, Vec<&Palm>) =
+            others.iter().partition(|other| intersection_over_union(&other.bounds, &best.bounds) > MIN_SUPPRESSION_IOU);
         merged.push(weighted_mean(best, &group));
         remaining = rest.into_iter().cloned().collect();
     }
@@ -275,11 +273,7 @@ impl Letterbox {
     fn fit(width: u32, height: u32) -> Self {
         let size = PALM_INPUT_SIZE as f32;
         let scale = size / width.max(height) as f32;
-        Self {
-            scale,
-            offset_x: (size - width as f32 * scale) / 2.0,
-            offset_y: (size - height as f32 * scale) / 2.0,
-        }
+        Self { scale, offset_x: (size - width as f32 * scale) / 2.0, offset_y: (size - height as f32 * scale) / 2.0 }
     }
 
     /// Bilinear samples of each input pixel along one axis, `None` in the black bars.

@@ -52,12 +52,9 @@ impl Tracker {
         }
         let pending = match &mut self.pending {
             Some(p) if p.sku.as_deref() == observed => p,
-            _ => self.pending.insert(Pending {
-                sku: observed.map(str::to_owned),
-                since: at,
-                score_sum: 0.0,
-                frames: 0,
-            }),
+            _ => {
+                self.pending.insert(Pending { sku: observed.map(str::to_owned), since: at, score_sum: 0.0, frames: 0 })
+            }
         };
         pending.score_sum += score;
         pending.frames += 1;
@@ -93,9 +90,7 @@ mod tests {
     fn run(tracker: &mut Tracker, start: Instant, frames: &[(u64, Option<&str>)]) -> Vec<(u64, Option<String>)> {
         frames
             .iter()
-            .filter_map(|&(ms, sku)| {
-                tracker.update(start + Duration::from_millis(ms), sku, 0.8).map(|e| (ms, e.sku))
-            })
+            .filter_map(|&(ms, sku)| tracker.update(start + Duration::from_millis(ms), sku, 0.8).map(|e| (ms, e.sku)))
             .collect()
     }
 

@@ -63,13 +63,17 @@ fn tract_agrees_with_onnxruntime() {
     let peer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let ours = embedder.infer(view, view.center_square()).unwrap();
     let peer_logits: Vec<f32> = peer["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    let peer_embedding: Vec<f32> = peer["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let peer_embedding: Vec<f32> =
+        peer["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
     let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(max_diff(&ours.logits, &peer_logits) < 1e-3, "logits differ by {}", max_diff(&ours.logits, &peer_logits));
     let norm = peer_embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
     let peer_normalized: Vec<f32> = peer_embedding.iter().map(|v| v / norm).collect();
     let diff = max_diff(ours.embedding.as_slice(), &peer_normalized);
-    eprintln!("tract vs onnxruntime: logits max |diff| {:.2e}, normalised embedding max |diff| {diff:.2e}", max_diff(&ours.logits, &peer_logits));
+    eprintln!(
+        "tract vs onnxruntime: logits max |diff| {:.2e}, normalised embedding max |diff| {diff:.2e}",
+        max_diff(&ours.logits, &peer_logits)
+    );
     assert!(diff < 1e-5, "normalised embeddings differ by {diff}");
 }
 
@@ -253,8 +257,8 @@ mod evaluation {
     use std::time::{Duration, Instant};
 
     use cuebox_vision::{
-        Candidate, Crop, DecisionRule, Embedder, Embedding, Finder, Gallery, PalmDetector, RECOMMENDED_RULE,
-        RgbView, Strategy, Tracker, TrackerConfig, load_image, rank_regions,
+        Candidate, Crop, DecisionRule, Embedder, Embedding, Finder, Gallery, PalmDetector, RECOMMENDED_RULE, RgbView,
+        Strategy, Tracker, TrackerConfig, load_image, rank_regions,
     };
 
     /// The targets: top-1 accuracy, false products on empty and hand-only frames, and
@@ -400,7 +404,8 @@ mod evaluation {
         let mut best: Option<(i64, DecisionRule)> = None;
         for score_step in 0..=120 {
             for margin_step in 0..=40 {
-                let rule = DecisionRule { min_score: 0.3 + score_step as f32 * 0.005, min_margin: margin_step as f32 * 0.005 };
+                let rule =
+                    DecisionRule { min_score: 0.3 + score_step as f32 * 0.005, min_margin: margin_step as f32 * 0.005 };
                 let figures = Figures::of(outcomes, rule);
                 if figures.false_product_rate() > FALSE_PRODUCT_TARGET {
                     continue;
@@ -495,7 +500,10 @@ mod evaluation {
             }
         }
         let (rule, top1) = recommended.expect("the recommended strategy is among those compared");
-        eprintln!("recommended ({}), calibrated here: {rule:?}; shipped: {RECOMMENDED_RULE:?}", Strategy::recommended().name);
+        eprintln!(
+            "recommended ({}), calibrated here: {rule:?}; shipped: {RECOMMENDED_RULE:?}",
+            Strategy::recommended().name
+        );
         assert!(
             (rule.min_score - RECOMMENDED_RULE.min_score).abs() <= 0.02
                 && (rule.min_margin - RECOMMENDED_RULE.min_margin).abs() <= 0.02,
@@ -604,7 +612,9 @@ mod evaluation {
                 events.push((frame, event.sku));
             }
         }
-        eprintln!("changing clip: {frame_count} frames at {fps} fps, {sample} recognitions at {RATE}/s; on air: {events:?}");
+        eprintln!(
+            "changing clip: {frame_count} frames at {fps} fps, {sample} recognitions at {RATE}/s; on air: {events:?}"
+        );
         let mut switches = Vec::new();
         for (index, (first, sku)) in segments.iter().enumerate() {
             let end = segments.get(index + 1).map_or(frame_count, |(next, _)| *next);

@@ -86,9 +86,7 @@ fn failed_pin_write_is_retried_on_the_next_update_with_mock_pin() {
 
 /// Rising edges of the LED over `window_ms`, sampled every millisecond.
 fn flashes(pattern: LedPattern, window_ms: u64) -> usize {
-    (1..window_ms)
-        .filter(|&t| pattern.is_lit_at(t) && !pattern.is_lit_at(t - 1))
-        .count()
+    (1..window_ms).filter(|&t| pattern.is_lit_at(t) && !pattern.is_lit_at(t - 1)).count()
         + usize::from(pattern.is_lit_at(0))
 }
 
@@ -120,11 +118,8 @@ fn patterns_keep_repeating_past_the_32_bit_millisecond_wrap() {
 
 #[test]
 fn tally_follows_on_air_and_writes_only_changes_with_mock_pin() {
-    let pin = PinMock::new(&[
-        Transaction::set(State::Low),
-        Transaction::set(State::High),
-        Transaction::set(State::Low),
-    ]);
+    let pin =
+        PinMock::new(&[Transaction::set(State::Low), Transaction::set(State::High), Transaction::set(State::Low)]);
     let mut tally = Tally::new(pin, ActiveLevel::High);
 
     for on_air in [false, false, true, true, true, false, false] {

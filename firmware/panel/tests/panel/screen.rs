@@ -1,8 +1,7 @@
 use std::net::Ipv4Addr;
 
 use cuebox_panel::{
-    BrokerState, CHARS_PER_LINE, CameraState, Health, PanelState, Product, ScreenError, ScreenText,
-    StatusScreen,
+    BrokerState, CHARS_PER_LINE, CameraState, Health, PanelState, Product, ScreenError, ScreenText, StatusScreen,
 };
 use embedded_graphics::Pixel;
 use embedded_graphics::mono_font::MonoTextStyle;
@@ -26,10 +25,7 @@ fn live_state() -> PanelState<'static> {
         ip_address: Some(Ipv4Addr::new(192, 168, 1, 20)),
         camera: CameraState::Live,
         broker: BrokerState::Connected,
-        product: Some(Product {
-            name: "Rose Serum 30 ml",
-            sku: "RS-30",
-        }),
+        product: Some(Product { name: "Rose Serum 30 ml", sku: "RS-30" }),
         frames_per_second: 29.94,
         on_air: true,
     }
@@ -53,38 +49,21 @@ fn screen_text_shows_a_running_box_with_a_product_on_air() {
 fn screen_text_shows_a_booting_box_without_network() {
     assert_eq!(
         ScreenText::from_state(&PanelState::booting("cuebox-0001")).lines(),
-        [
-            "BOOTING",
-            "ID cuebox-0001",
-            "IP none",
-            "CAM none MQTT down",
-            "no product",
-            "0.0fps"
-        ]
+        ["BOOTING", "ID cuebox-0001", "IP none", "CAM none MQTT down", "no product", "0.0fps"]
     );
 }
 
 #[test]
 fn screen_text_shows_an_error() {
-    let state = PanelState {
-        health: Health::Error,
-        on_air: false,
-        ..live_state()
-    };
+    let state = PanelState { health: Health::Error, on_air: false, ..live_state() };
 
     assert_eq!(ScreenText::from_state(&state).lines()[0], "ERROR");
 }
 
 #[test]
 fn long_product_name_is_cut_with_a_mark() {
-    let product = Product {
-        name: "Crème hydratante à la rose 50 ml",
-        sku: "CR-50",
-    };
-    let state = PanelState {
-        product: Some(product),
-        ..live_state()
-    };
+    let product = Product { name: "Crème hydratante à la rose 50 ml", sku: "CR-50" };
+    let state = PanelState { product: Some(product), ..live_state() };
 
     let text = ScreenText::from_state(&state);
 
@@ -95,13 +74,7 @@ fn long_product_name_is_cut_with_a_mark() {
 #[test]
 fn four_byte_characters_fill_a_whole_line() {
     let name = "🌹".repeat(30);
-    let state = PanelState {
-        product: Some(Product {
-            name: &name,
-            sku: "X",
-        }),
-        ..live_state()
-    };
+    let state = PanelState { product: Some(Product { name: &name, sku: "X" }), ..live_state() };
 
     let expected = format!("{}~", "🌹".repeat(CHARS_PER_LINE - 1));
     assert_eq!(ScreenText::from_state(&state).lines()[4], expected);
@@ -111,10 +84,7 @@ fn four_byte_characters_fill_a_whole_line() {
 fn name_that_just_fits_is_not_cut() {
     let name = "Exactly 21 characters";
     assert_eq!(name.chars().count(), CHARS_PER_LINE);
-    let state = PanelState {
-        product: Some(Product { name, sku: "X" }),
-        ..live_state()
-    };
+    let state = PanelState { product: Some(Product { name, sku: "X" }), ..live_state() };
 
     assert_eq!(ScreenText::from_state(&state).lines()[4], name);
 }
@@ -122,11 +92,7 @@ fn name_that_just_fits_is_not_cut() {
 #[test]
 fn nonsense_frame_rates_are_shown_in_range() {
     let fps_line = |frames_per_second| {
-        let state = PanelState {
-            frames_per_second,
-            product: None,
-            ..live_state()
-        };
+        let state = PanelState { frames_per_second, product: None, ..live_state() };
         ScreenText::from_state(&state).lines()[5].to_owned()
     };
 
@@ -145,14 +111,10 @@ struct ReferenceFrame {
 
 impl ReferenceFrame {
     fn with_lines(lines: [&str; 6]) -> Self {
-        let mut frame = ReferenceFrame {
-            pages: [[0; WIDTH]; PAGES],
-        };
+        let mut frame = ReferenceFrame { pages: [[0; WIDTH]; PAGES] };
         let style = MonoTextStyle::new(&FONT_6X10, BinaryColor::On);
         for (line, top) in lines.into_iter().zip(LINE_TOPS) {
-            Text::with_baseline(line, Point::new(0, top), style, Baseline::Top)
-                .draw(&mut frame)
-                .unwrap();
+            Text::with_baseline(line, Point::new(0, top), style, Baseline::Top).draw(&mut frame).unwrap();
         }
         frame
     }
@@ -172,10 +134,7 @@ impl DrawTarget for ReferenceFrame {
     type Color = BinaryColor;
     type Error = std::convert::Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<BinaryColor>>>(
-        &mut self,
-        pixels: I,
-    ) -> Result<(), Self::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<BinaryColor>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
         for Pixel(point, color) in pixels {
             let (x, y) = (point.x as usize, point.y as usize);
             let bit = 1 << (y % 8);
@@ -264,10 +223,7 @@ fn changed_frame_rate_resends_only_the_bottom_line_with_mock_i2c() {
 
     screen.init().unwrap();
     screen.show(&live_state()).unwrap();
-    let slower = PanelState {
-        frames_per_second: 12.5,
-        ..live_state()
-    };
+    let slower = PanelState { frames_per_second: 12.5, ..live_state() };
     assert_eq!(screen.show(&slower), Ok(true));
 
     screen.release().done();
@@ -285,13 +241,7 @@ fn going_off_air_resends_only_the_header_with_mock_i2c() {
 
     screen.init().unwrap();
     screen.show(&live_state()).unwrap();
-    assert_eq!(
-        screen.show(&PanelState {
-            on_air: false,
-            ..live_state()
-        }),
-        Ok(true)
-    );
+    assert_eq!(screen.show(&PanelState { on_air: false, ..live_state() }), Ok(true));
 
     screen.release().done();
 }
@@ -301,9 +251,7 @@ fn failed_write_makes_the_next_show_redraw_everything_with_mock_i2c() {
     let frame = ReferenceFrame::with_lines(LIVE_LINES);
     let mut expected = init_commands();
     expected.push(
-        command(&[0x21, 0, 127]).with_error(ErrorKind::NoAcknowledge(
-            embedded_hal::i2c::NoAcknowledgeSource::Address,
-        )),
+        command(&[0x21, 0, 127]).with_error(ErrorKind::NoAcknowledge(embedded_hal::i2c::NoAcknowledgeSource::Address)),
     );
     expected.extend(pages_sent(&frame, 0, 7));
     let mut screen = StatusScreen::new(I2cMock::new(&expected), ADDRESS);
@@ -317,9 +265,8 @@ fn failed_write_makes_the_next_show_redraw_everything_with_mock_i2c() {
 
 #[test]
 fn init_on_a_missing_display_fails_with_mock_i2c() {
-    let expected = [command(&[0xAE]).with_error(ErrorKind::NoAcknowledge(
-        embedded_hal::i2c::NoAcknowledgeSource::Address,
-    ))];
+    let expected =
+        [command(&[0xAE]).with_error(ErrorKind::NoAcknowledge(embedded_hal::i2c::NoAcknowledgeSource::Address))];
     let mut screen = StatusScreen::new(I2cMock::new(&expected), ADDRESS);
 
     let error = screen.init().unwrap_err();

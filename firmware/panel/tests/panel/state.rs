@@ -5,10 +5,7 @@ fn healthy_with_product() -> PanelState<'static> {
         health: Health::Running,
         camera: CameraState::Live,
         broker: BrokerState::Connected,
-        product: Some(Product {
-            name: "Rose Serum",
-            sku: "RS-30",
-        }),
+        product: Some(Product { name: "Rose Serum", sku: "RS-30" }),
         on_air: true,
         ..PanelState::booting("cuebox-0001")
     }
@@ -17,11 +14,7 @@ fn healthy_with_product() -> PanelState<'static> {
 #[test]
 fn healthy_box_shows_product_locked_or_running() {
     let locked = healthy_with_product();
-    let idle = PanelState {
-        product: None,
-        on_air: false,
-        ..locked
-    };
+    let idle = PanelState { product: None, on_air: false, ..locked };
 
     assert_eq!(locked.led_pattern(), LedPattern::ProductLocked);
     assert_eq!(idle.led_pattern(), LedPattern::Running);
@@ -37,22 +30,13 @@ fn most_urgent_condition_wins_the_led() {
     };
     assert_eq!(all_wrong.led_pattern(), LedPattern::Error);
 
-    let booting = PanelState {
-        health: Health::Booting,
-        ..all_wrong
-    };
+    let booting = PanelState { health: Health::Booting, ..all_wrong };
     assert_eq!(booting.led_pattern(), LedPattern::Booting);
 
-    let running = PanelState {
-        health: Health::Running,
-        ..all_wrong
-    };
+    let running = PanelState { health: Health::Running, ..all_wrong };
     assert_eq!(running.led_pattern(), LedPattern::CameraMissing);
 
-    let camera_back = PanelState {
-        camera: CameraState::Live,
-        ..running
-    };
+    let camera_back = PanelState { camera: CameraState::Live, ..running };
     assert_eq!(camera_back.led_pattern(), LedPattern::BrokerDown);
 }
 

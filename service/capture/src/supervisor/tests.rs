@@ -67,7 +67,11 @@ impl OpenDevice for RecordedCamera {
         self.opens.fetch_add(1, Ordering::Relaxed);
         match self.plugged.lock().unwrap().pop_front() {
             Some(Some(device)) => Ok(Box::new(device)),
-            Some(None) | None => Err(DeviceError::Io { action: "cannot open", path: path.to_owned(), source: io::ErrorKind::NotFound.into() }),
+            Some(None) | None => Err(DeviceError::Io {
+                action: "cannot open",
+                path: path.to_owned(),
+                source: io::ErrorKind::NotFound.into(),
+            }),
         }
     }
 }
@@ -89,7 +93,8 @@ fn start(devices: Vec<Option<RecordedDevice>>, (width, height): (u32, u32)) -> R
         backoff: Backoff { first: Duration::from_millis(5), max: Duration::from_millis(20) },
         ..CaptureConfig::default()
     };
-    let (slot, stats, opens) = (Arc::new(FrameSlot::new()), Arc::new(CaptureStats::default()), Arc::new(AtomicUsize::new(0)));
+    let (slot, stats, opens) =
+        (Arc::new(FrameSlot::new()), Arc::new(CaptureStats::default()), Arc::new(AtomicUsize::new(0)));
     let camera = RecordedCamera { plugged: Mutex::new(devices.into()), opens: opens.clone() };
     let capture = Capture::start_with(config, slot.clone(), stats.clone(), Box::new(camera)).unwrap();
     Running { capture, slot, stats, opens }
@@ -115,7 +120,10 @@ const BARS: [(usize, [u8; 3]); 7] = [
 fn assert_bars(frame: &crate::Frame, tolerance: u8) {
     for (x, want) in BARS {
         let got = pixel(frame, x, 40);
-        assert!(got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance), "bar at x={x}: got {got:?}, want {want:?}");
+        assert!(
+            got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance),
+            "bar at x={x}: got {got:?}, want {want:?}"
+        );
     }
 }
 
@@ -136,7 +144,8 @@ fn without_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn yuyv_is_read_directly_when_the_camera_offers_it_recorded_buffers() {
-    let device = RecordedDevice::new(vec![mode(PixelFormat::Mjpeg, 160, 120), mode(PixelFormat::Yuyv, 160, 120)], &[YUYV_SMPTE]);
+    let device =
+        RecordedDevice::new(vec![mode(PixelFormat::Mjpeg, 160, 120), mode(PixelFormat::Yuyv, 160, 120)], &[YUYV_SMPTE]);
     let run = start(vec![Some(device)], (160, 120));
     let frame = run.slot.take(WAIT).expect("a frame");
     let mut expected = vec![0; 160 * 120 * 3];
@@ -181,7 +190,9 @@ fn a_vanished_device_is_reopened_when_it_comes_back_recorded_buffers() {
     // Streams three frames and is unplugged; the next open finds no device node; the one
     // after finds it plugged back in.
     let run = start(vec![Some(RecordedDevice { vanish_after: Some(3), ..yuyv() }), None, Some(yuyv())], (160, 120));
-    run.stats.wait_for_state(WAIT, |s| *s == CameraState::Streaming && run.stats.restarts() == 2).expect("streams again");
+    run.stats
+        .wait_for_state(WAIT, |s| *s == CameraState::Streaming && run.stats.restarts() == 2)
+        .expect("streams again");
     let frame = (0..10).find_map(|_| run.slot.take(WAIT).filter(|f| f.seq >= 3)).expect("frames after the reopen");
     assert_bars(&frame, 3);
     assert_eq!(run.opens.load(Ordering::Relaxed), 3);
@@ -200,15 +211,23 @@ fn a_missing_device_is_retried_with_the_reason() {
 
 #[test]
 fn a_camera_without_the_configured_size_says_what_it_delivers_recorded_modes() {
-    let device = RecordedDevice::new(vec![mode(PixelFormat::Yuyv, 640, 480), mode(PixelFormat::Mjpeg, 1280, 720), mode(PixelFormat::Nv12, 1920, 1080)], &[YUYV_SMPTE]);
+    let device = RecordedDevice::new(
+        vec![
+            mode(PixelFormat::Yuyv, 640, 480),
+            mode(PixelFormat::Mjpeg, 1280, 720),
+            mode(PixelFormat::Nv12, 1920, 1080),
+        ],
+        &[YUYV_SMPTE],
+    );
     let run = start(vec![Some(device)], (1920, 1080));
     let state = run.stats.wait_for_state(WAIT, |s| matches!(s, CameraState::Retrying { .. })).expect("refused");
     assert_eq!(
         state,
         CameraState::Retrying {
-            error: "/dev/video0: the camera cannot deliver 1920x1080 at 30 fps; it delivers YUYV 640x480 at up to 30 fps, \
+            error:
+                "/dev/video0: the camera cannot deliver 1920x1080 at 30 fps; it delivers YUYV 640x480 at up to 30 fps, \
                     MJPEG 1280x720 at up to 30 fps"
-                .into()
+                    .into()
         }
     );
     run.capture.stop();

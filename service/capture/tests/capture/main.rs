@@ -28,7 +28,8 @@ pub struct Running {
 fn log_to_test_output() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "cuebox_capture=info".into());
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "cuebox_capture=info".into());
         tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_test_writer().init();
     });
 }
@@ -41,7 +42,13 @@ pub fn start(config: CaptureConfig) -> Running {
 }
 
 pub fn config(source: &str, width: u32, height: u32, fps: u32) -> CaptureConfig {
-    CaptureConfig { sources: vec![source.parse::<Source>().expect("a valid source")], width, height, fps, ..CaptureConfig::default() }
+    CaptureConfig {
+        sources: vec![source.parse::<Source>().expect("a valid source")],
+        width,
+        height,
+        fps,
+        ..CaptureConfig::default()
+    }
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -68,5 +75,8 @@ pub fn pixel(frame: &Frame, x: u32, y: u32) -> [u8; 3] {
 }
 
 pub fn assert_close(got: [u8; 3], want: [u8; 3], tolerance: u8, what: &str) {
-    assert!(got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance), "{what}: got {got:?}, want {want:?} (±{tolerance})");
+    assert!(
+        got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance),
+        "{what}: got {got:?}, want {want:?} (±{tolerance})"
+    );
 }

@@ -31,7 +31,9 @@ fn a_gst_pipeline_that_errors_after_n_buffers_comes_back() {
     let mut outages = Vec::new();
     let mut seq = None;
     for failures in 1..=5 {
-        run.stats.wait_for_state(WAIT, |s| *s == CameraState::Streaming && run.stats.restarts() >= failures).expect("streams again");
+        run.stats
+            .wait_for_state(WAIT, |s| *s == CameraState::Streaming && run.stats.restarts() >= failures)
+            .expect("streams again");
         outages.push(run.stats.last_outage().expect("an outage was measured"));
         let frame = frame_after(&run.slot, seq);
         seq = Some(frame.seq);

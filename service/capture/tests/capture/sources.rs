@@ -16,7 +16,11 @@ fn assert_frames(run: &Running, width: u32, height: u32) -> Frame {
         assert_eq!(frame.rgb.len(), (width * height * 3) as usize, "RGB rows without padding");
         assert!(frame.captured > previous.captured && frame.captured <= Instant::now());
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        assert!(now_ms.abs_diff(frame.captured_unix_ms) < 5_000, "captured_unix_ms {} vs now {now_ms}", frame.captured_unix_ms);
+        assert!(
+            now_ms.abs_diff(frame.captured_unix_ms) < 5_000,
+            "captured_unix_ms {} vs now {now_ms}",
+            frame.captured_unix_ms
+        );
         previous = frame;
     }
     assert_eq!(run.stats.state(), CameraState::Streaming);
@@ -64,11 +68,20 @@ fn an_avi_file_with_an_audio_track_delivers_video() {
 #[test]
 fn a_gst_pipeline_gets_conversion_and_tightly_packed_rows_at_an_odd_width() {
     // 318 RGB pixels are 954 bytes; GStreamer pads such rows to 956.
-    let run = start(config("gst:videotestsrc is-live=true pattern=smpte ! video/x-raw,width=636,height=480,framerate=30/1", 318, 240, 30));
+    let run = start(config(
+        "gst:videotestsrc is-live=true pattern=smpte ! video/x-raw,width=636,height=480,framerate=30/1",
+        318,
+        240,
+        30,
+    ));
     let frame = assert_frames(&run, 318, 240);
     // The seven 100% bars across the top two thirds, on the last row of that band too: a stride
     // error would shear them.
-    for (bar, colour) in [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]].into_iter().enumerate() {
+    for (bar, colour) in
+        [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255]]
+            .into_iter()
+            .enumerate()
+    {
         let x = (bar as u32 * 2 + 1) * 318 / 14;
         for y in [10, 150] {
             assert_close(pixel(&frame, x, y), colour, 6, &format!("bar {bar} at ({x}, {y})"));
@@ -98,7 +111,8 @@ fn delivered_per_second(run: &Running, window: Duration) -> f64 {
 
 #[test]
 fn the_configured_rate_is_a_ceiling() {
-    let run = start(config("gst:videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=60/1", 160, 120, 10));
+    let run =
+        start(config("gst:videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=60/1", 160, 120, 10));
     let fps = delivered_per_second(&run, Duration::from_secs(2));
     assert!((8.0..=11.0).contains(&fps), "a 60 fps source limited to 10 fps gave {fps:.1}");
     run.capture.stop();

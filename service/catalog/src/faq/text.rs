@@ -119,11 +119,10 @@ mod tests {
         assert_eq!(normalise("这个dishwasher safe吗"), "这个 dishwasher safe 吗");
         assert_eq!(normalise("10000mAh充电宝"), "10000 mah 充电宝");
         assert_eq!(normalise("iphone 15能用吗"), "iphone 15 能用吗");
-        assert_eq!(words("iphone 15 能用吗").map(|(script, _)| script).collect::<Vec<_>>(), [
-            Script::Latin,
-            Script::Number,
-            Script::Han
-        ]);
+        assert_eq!(
+            words("iphone 15 能用吗").map(|(script, _)| script).collect::<Vec<_>>(),
+            [Script::Latin, Script::Number, Script::Han]
+        );
     }
 
     #[test]

@@ -33,9 +33,21 @@ pub fn configs(discovery_prefix: &str, device: &str, prefix: &str) -> Vec<(Strin
         (format!("{discovery_prefix}/sensor/cuebox_{node}/{id}/config"), config.to_string().into_bytes())
     };
     vec![
-        entity("product", "Product", Topic::Product, "{{ value_json.name if value_json.sku else 'none' }}", json!({ "json_attributes_topic": topic(prefix, Topic::Product), "icon": "mdi:tag" })),
+        entity(
+            "product",
+            "Product",
+            Topic::Product,
+            "{{ value_json.name if value_json.sku else 'none' }}",
+            json!({ "json_attributes_topic": topic(prefix, Topic::Product), "icon": "mdi:tag" }),
+        ),
         entity("camera", "Camera", Topic::Metrics, "{{ value_json.camera }}", json!({ "icon": "mdi:video" })),
-        entity("fps", "Frame rate", Topic::Metrics, "{{ value_json.fps_in }}", json!({ "unit_of_measurement": "fps", "state_class": "measurement" })),
+        entity(
+            "fps",
+            "Frame rate",
+            Topic::Metrics,
+            "{{ value_json.fps_in }}",
+            json!({ "unit_of_measurement": "fps", "state_class": "measurement" }),
+        ),
     ]
 }
 
@@ -47,11 +59,21 @@ mod tests {
     fn one_retained_config_per_entity_pointing_at_the_contract_topics() {
         let configs = configs("homeassistant", "studio.a", "cuebox/studio.a");
         let topics: Vec<&str> = configs.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(topics, ["homeassistant/sensor/cuebox_studio_a/product/config", "homeassistant/sensor/cuebox_studio_a/camera/config", "homeassistant/sensor/cuebox_studio_a/fps/config"]);
+        assert_eq!(
+            topics,
+            [
+                "homeassistant/sensor/cuebox_studio_a/product/config",
+                "homeassistant/sensor/cuebox_studio_a/camera/config",
+                "homeassistant/sensor/cuebox_studio_a/fps/config"
+            ]
+        );
         let product: serde_json::Value = serde_json::from_slice(&configs[0].1).unwrap();
         assert_eq!(product["state_topic"], "cuebox/studio.a/product");
         assert_eq!(product["availability_topic"], "cuebox/studio.a/availability");
         let fps: serde_json::Value = serde_json::from_slice(&configs[2].1).unwrap();
-        assert_eq!((fps["state_topic"].as_str(), fps["unit_of_measurement"].as_str()), (Some("cuebox/studio.a/metrics"), Some("fps")));
+        assert_eq!(
+            (fps["state_topic"].as_str(), fps["unit_of_measurement"].as_str()),
+            (Some("cuebox/studio.a/metrics"), Some("fps"))
+        );
     }
 }

@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rumqttc::{ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Sent, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing as Sent, Packet, QoS,
+    TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +65,10 @@ pub fn read_secret(path: &Path) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn tls_config(ca: Option<&Path>, client: Option<&(std::path::PathBuf, std::path::PathBuf)>) -> anyhow::Result<rustls::ClientConfig> {
+fn tls_config(
+    ca: Option<&Path>,
+    client: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(path) => {
@@ -78,7 +84,8 @@ fn tls_config(ca: Option<&Path>, client: Option<&(std::path::PathBuf, std::path:
             }
         }
         None => {
-            let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").context("no mqtt.tls_ca and no system CA bundle")?;
+            let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
+                .context("no mqtt.tls_ca and no system CA bundle")?;
             for certificate in rustls_pemfile::certs(&mut system.as_slice()).flatten() {
                 let _ = roots.add(certificate);
             }
@@ -92,12 +99,16 @@ fn tls_config(ca: Option<&Path>, client: Option<&(std::path::PathBuf, std::path:
         None => Ok(builder.with_no_client_auth()),
         Some((cert, key)) => {
             let pem = std::fs::read(cert).with_context(|| format!("mqtt.client_cert {}", cert.display()))?;
-            let chain = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("mqtt.client_cert: not PEM")?;
+            let chain = rustls_pemfile::certs(&mut pem.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .context("mqtt.client_cert: not PEM")?;
             let pem = std::fs::read(key).with_context(|| format!("mqtt.client_key {}", key.display()))?;
             let key = rustls_pemfile::private_key(&mut pem.as_slice())
                 .context("mqtt.client_key: not PEM")?
                 .context("mqtt.client_key: no private key in the file")?;
-            builder.with_client_auth_cert(chain, key).context("mqtt.client_cert / mqtt.client_key do not make a client certificate")
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("mqtt.client_cert / mqtt.client_key do not make a client certificate")
         }
     }
 }
@@ -157,7 +168,9 @@ pub async fn poll(
             Ok(Event::Incoming(Packet::PubAck(_))) => tell(LinkEvent::PubAck),
             Ok(Event::Incoming(Packet::SubAck(_))) => tell(LinkEvent::SubAck),
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let Some(suffix) = p.topic.strip_prefix(&inputs.prefix).and_then(|t| t.strip_prefix('/')) else { continue };
+                let Some(suffix) = p.topic.strip_prefix(&inputs.prefix).and_then(|t| t.strip_prefix('/')) else {
+                    continue;
+                };
                 if suffix == "chat/in" {
                     match parse_chat(&p.payload) {
                         Ok(message) => {
@@ -215,7 +228,8 @@ pub async fn poll(
 
 /// A pseudo-random duration below `max`, so that many boxes do not reconnect in step.
 fn jitter(max: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let max_ms = max.as_millis().max(1) as u32;
     Duration::from_millis(u64::from(nanos.wrapping_mul(2_654_435_761) % max_ms))
 }

@@ -126,11 +126,13 @@ pub fn start(
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
     let options = link::options(&config)?;
-    let queue = queue::PersistentQueue::new(config.queue.clone(), config.settings.outbox_capacity, config.settings.outbox_ttl)?;
+    let queue =
+        queue::PersistentQueue::new(config.queue.clone(), config.settings.outbox_capacity, config.settings.outbox_ttl)?;
     if queue.len() > 0 {
         tracing::info!(waiting = queue.len(), "undelivered messages from before are queued for the broker");
     }
-    let discovery = config.settings.home_assistant.as_deref().map(|p| discovery::configs(p, &config.device, &config.prefix));
+    let discovery =
+        config.settings.home_assistant.as_deref().map(|p| discovery::configs(p, &config.device, &config.prefix));
     let (client, eventloop) = AsyncClient::new(options, 16);
     let (link_events, link_rx) = mpsc::channel(64);
     let poll_stop = CancellationToken::new();

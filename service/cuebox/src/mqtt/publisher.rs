@@ -45,7 +45,13 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(client: AsyncClient, prefix: String, queue: PersistentQueue, discovery: Vec<(String, Vec<u8>)>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: AsyncClient,
+        prefix: String,
+        queue: PersistentQueue,
+        discovery: Vec<(String, Vec<u8>)>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let retained = BTreeMap::from([(Topic::Availability, (b"online".to_vec(), false))]);
         Self {
             client,
@@ -62,7 +68,12 @@ impl Publisher {
         }
     }
 
-    pub async fn run(mut self, mut outbox: mpsc::Receiver<Outgoing>, mut link: mpsc::Receiver<LinkEvent>, cancel: CancellationToken) {
+    pub async fn run(
+        mut self,
+        mut outbox: mpsc::Receiver<Outgoing>,
+        mut link: mpsc::Receiver<LinkEvent>,
+        cancel: CancellationToken,
+    ) {
         self.report_depth();
         loop {
             tokio::select! {
@@ -157,7 +168,9 @@ impl Publisher {
                     SubscribeFilter::new(format!("{}/cmd/#", self.prefix), QoS::AtLeastOnce),
                     SubscribeFilter::new(format!("{}/chat/in", self.prefix), QoS::AtLeastOnce),
                 ]),
-                Send::Publish { topic, retain, qos, payload } => self.client.try_publish(topic.as_str(), *qos, *retain, payload.clone()),
+                Send::Publish { topic, retain, qos, payload } => {
+                    self.client.try_publish(topic.as_str(), *qos, *retain, payload.clone())
+                }
             };
             if let Err(error) = result {
                 tracing::warn!(%error, "the MQTT client refused a request; retrying on the next event");
@@ -175,7 +188,12 @@ impl Publisher {
         }
         if let Some((discovery_topic, payload)) = self.discovery.get(self.discovery_sent) {
             self.in_flight = Some(InFlight::Discovery);
-            return Some(Send::Publish { topic: discovery_topic.clone(), retain: true, qos: QoS::AtLeastOnce, payload: payload.clone() });
+            return Some(Send::Publish {
+                topic: discovery_topic.clone(),
+                retain: true,
+                qos: QoS::AtLeastOnce,
+                payload: payload.clone(),
+            });
         }
         if let Some((t, (payload, _))) = self.retained.iter().find(|(_, (_, sent))| !sent) {
             let (t, payload) = (*t, payload.clone());
@@ -191,13 +209,23 @@ impl Publisher {
                 }
                 if let Some(m) = queued {
                     self.in_flight = Some(InFlight::Queued(m.key));
-                    return Some(Send::Publish { topic: topic(&self.prefix, m.topic), retain: false, qos: QoS::AtLeastOnce, payload: m.payload });
+                    return Some(Send::Publish {
+                        topic: topic(&self.prefix, m.topic),
+                        retain: false,
+                        qos: QoS::AtLeastOnce,
+                        payload: m.payload,
+                    });
                 }
             }
             Err(error) => tracing::error!(%error, "outbox unreadable"),
         }
         let m = self.volatile.pop_front()?;
-        Some(Send::Publish { topic: topic(&self.prefix, m.topic), retain: false, qos: QoS::AtMostOnce, payload: m.payload })
+        Some(Send::Publish {
+            topic: topic(&self.prefix, m.topic),
+            retain: false,
+            qos: QoS::AtMostOnce,
+            payload: m.payload,
+        })
     }
 
     fn report_depth(&self) {
@@ -207,7 +235,10 @@ impl Publisher {
     async fn say_goodbye(&mut self) {
         let goodbye = async {
             if self.connected {
-                let _ = self.client.publish(topic(&self.prefix, Topic::Availability), QoS::AtLeastOnce, true, "offline").await;
+                let _ = self
+                    .client
+                    .publish(topic(&self.prefix, Topic::Availability), QoS::AtLeastOnce, true, "offline")
+                    .await;
             }
             let _ = self.client.disconnect().await;
         };

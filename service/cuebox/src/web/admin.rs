@@ -72,7 +72,9 @@ pub fn router() -> Router<WebState> {
 }
 
 fn presented(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+    if let Some(bearer) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    {
         return Some(bearer.trim().to_owned());
     }
     headers
@@ -104,7 +106,12 @@ impl axum::extract::FromRequestParts<WebState> for Admin {
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(json!({ "error": "admin token required" }))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(json!({ "error": "admin token required" })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -123,7 +130,11 @@ async fn admin_page(State(s): State<WebState>, headers: HeaderMap, Query(q): Que
     if authorized(&s, &headers) {
         return super::page(ADMIN);
     }
-    let body = if s.admin.token.is_none() { LOGIN.replace("{{hint}}", "web.admin_token_file is not set on this box.") } else { LOGIN.replace("{{hint}}", "") };
+    let body = if s.admin.token.is_none() {
+        LOGIN.replace("{{hint}}", "web.admin_token_file is not set on this box.")
+    } else {
+        LOGIN.replace("{{hint}}", "")
+    };
     (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
@@ -165,7 +176,9 @@ async fn snapshot(_: Admin, State(s): State<WebState>) -> Response {
     })
     .await;
     match encoded {
-        Ok(Ok(jpeg)) => ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg).into_response(),
+        Ok(Ok(jpeg)) => {
+            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg).into_response()
+        }
         Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
@@ -176,7 +189,8 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + 
         Ok(Ok(v)) => Ok(v),
         Ok(Err(error)) => Err(match error.downcast_ref::<BadInput>() {
             Some(bad) => (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "errors": bad.0 }))).into_response(),
-            None => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [format!("{error:#}")] }))).into_response(),
+            None => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [format!("{error:#}")] })))
+                .into_response(),
         }),
         Err(error) => Err((StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()),
     }
@@ -206,7 +220,9 @@ async fn product(_: Admin, State(s): State<WebState>, UrlPath(sku): UrlPath<Stri
 
 async fn thumbnail(_: Admin, State(s): State<WebState>, UrlPath((sku, index)): UrlPath<(String, usize)>) -> Response {
     let store = s.store.clone();
-    match blocking(move || Ok(store.references()?.into_iter().filter(|r| r.sku == sku).nth(index).map(|r| r.thumbnail))).await {
+    match blocking(move || Ok(store.references()?.into_iter().filter(|r| r.sku == sku).nth(index).map(|r| r.thumbnail)))
+        .await
+    {
         Ok(Some(jpeg)) if !jpeg.is_empty() => ([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response(),
         Ok(_) => StatusCode::NOT_FOUND.into_response(),
         Err(response) => response,
@@ -220,9 +236,15 @@ struct EnrollQuery {
 }
 
 /// Enrolls what the camera sees now (the same region recognition looks at) for a product.
-async fn enroll_snapshot(_: Admin, State(s): State<WebState>, UrlPath(sku): UrlPath<String>, Query(q): Query<EnrollQuery>) -> Response {
+async fn enroll_snapshot(
+    _: Admin,
+    State(s): State<WebState>,
+    UrlPath(sku): UrlPath<String>,
+    Query(q): Query<EnrollQuery>,
+) -> Response {
     let Some(preview) = s.admin.preview.latest() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "errors": ["no frame from the camera yet"] }))).into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "errors": ["no frame from the camera yet"] })))
+            .into_response();
     };
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
@@ -252,7 +274,8 @@ async fn enroll_snapshot(_: Admin, State(s): State<WebState>, UrlPath(sku): UrlP
 /// A name safe to write in the upload folder: the last path component, plain characters only.
 fn safe_name(name: &str) -> Option<String> {
     let base = name.rsplit(['/', '\\']).next()?;
-    let ok = !base.is_empty() && !base.starts_with('.') && base.chars().all(|c| c.is_alphanumeric() || "._- ".contains(c));
+    let ok =
+        !base.is_empty() && !base.starts_with('.') && base.chars().all(|c| c.is_alphanumeric() || "._- ".contains(c));
     ok.then(|| base.to_owned())
 }
 
@@ -263,7 +286,8 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
     let folder = s.admin.uploads.join(crate::engine::now_ms().to_string());
     let files = folder.join("files");
     if let Err(error) = tokio::fs::create_dir_all(&files).await {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] })))
+            .into_response();
     }
     let mut catalog: Option<String> = None;
     let mut problems = Vec::new();
@@ -271,7 +295,9 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
         let field = match form.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(error) => return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response(),
+            Err(error) => {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
+            }
         };
         let kind = field.name().unwrap_or_default().to_owned();
         let given = field.file_name().unwrap_or_default().to_owned();
@@ -285,7 +311,9 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
         };
         let bytes = match field.bytes().await {
             Ok(b) => b,
-            Err(error) => return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response(),
+            Err(error) => {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
+            }
         };
         let target = match kind.as_str() {
             "catalog" => {
@@ -299,7 +327,8 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
             }
         };
         if let Err(error) = tokio::fs::write(&target, &bytes).await {
-            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
+            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] })))
+                .into_response();
         }
     }
     let Some(catalog) = catalog else {

@@ -67,7 +67,8 @@ fn page(html: &'static str) -> Response {
 }
 
 fn script(js: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], js).into_response()
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], js)
+        .into_response()
 }
 
 /// The products for the tablet's pin menu: sku, name per locale, display price.
@@ -110,26 +111,116 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     };
     line("frames_in_total", "counter", "Frames delivered by the camera.", s.capture.frames_in() as f64);
     line("frames_processed_total", "counter", "Frames recognized.", m.frames_processed.load(Ordering::Relaxed) as f64);
-    line("frames_still_total", "counter", "Frames not recognized again because the scene had not changed.", m.frames_still.load(Ordering::Relaxed) as f64);
+    line(
+        "frames_still_total",
+        "counter",
+        "Frames not recognized again because the scene had not changed.",
+        m.frames_still.load(Ordering::Relaxed) as f64,
+    );
     line("frames_dropped_total", "counter", "Frames replaced before vision took them.", s.slot.dropped() as f64);
-    line("frames_unreadable_total", "counter", "Frames the camera sent that could not be read (e.g. corrupt MJPEG).", s.capture.frames_skipped() as f64);
-    line("camera_last_outage_ms", "gauge", "How long the camera was away the last time it failed.", s.capture.last_outage().map_or(0.0, |d| d.as_secs_f64() * 1e3));
+    line(
+        "frames_unreadable_total",
+        "counter",
+        "Frames the camera sent that could not be read (e.g. corrupt MJPEG).",
+        s.capture.frames_skipped() as f64,
+    );
+    line(
+        "camera_last_outage_ms",
+        "gauge",
+        "How long the camera was away the last time it failed.",
+        s.capture.last_outage().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
     line("camera_restarts_total", "counter", "Camera pipeline rebuilds after a failure.", s.capture.restarts() as f64);
-    line("camera_streaming", "gauge", "1 while the camera delivers frames.", f64::from(u8::from(s.capture.state() == CameraState::Streaming)));
-    line("inference_ms_p50", "gauge", "Median embedding inference time (recent window).", m.inference_ms.quantile(0.5).unwrap_or(0.0));
-    line("inference_ms_p99", "gauge", "99th percentile embedding inference time (recent window).", m.inference_ms.quantile(0.99).unwrap_or(0.0));
-    line("glass_to_mqtt_ms_p50", "gauge", "Median time from a frame's capture to its product message reaching the MQTT outbox (recent window).", m.glass_to_mqtt_ms.quantile(0.5).unwrap_or(0.0));
-    line("glass_to_mqtt_ms_p99", "gauge", "99th percentile of the same.", m.glass_to_mqtt_ms.quantile(0.99).unwrap_or(0.0));
-    line("engine_events_dropped_total", "counter", "Product changes the engine could not take (queue full).", m.events_dropped.load(Ordering::Relaxed) as f64);
-    line("mqtt_connected", "gauge", "1 while connected to the broker.", f64::from(u8::from(m.mqtt_connected.load(Ordering::Relaxed))));
-    line("outbox_depth", "gauge", "Prompts waiting in the persistent outbox for the broker.", m.outbox_depth.load(Ordering::Relaxed) as f64);
-    line("outbox_delivered_total", "counter", "Prompts the broker acknowledged.", m.outbox_delivered.load(Ordering::Relaxed) as f64);
-    line("outbox_expired_total", "counter", "Prompts dropped undelivered after their time to live.", m.outbox_expired.load(Ordering::Relaxed) as f64);
-    line("outbox_dropped_total", "counter", "Messages dropped because the outbox was full.", m.outbox_dropped.load(Ordering::Relaxed) as f64);
-    line("inputs_rejected_total", "counter", "MQTT inputs dropped as malformed, oversized or unknown.", m.inputs_rejected.load(Ordering::Relaxed) as f64);
-    line("chat_questions_total", "counter", "Viewer questions taken for answering.", m.chat_questions.load(Ordering::Relaxed) as f64);
-    line("chat_dropped_total", "counter", "Viewer questions dropped by the rate limit or a full queue.", m.chat_dropped.load(Ordering::Relaxed) as f64);
-    line("chat_unanswered_total", "counter", "Viewer questions the FAQ had no answer for.", m.chat_unanswered.load(Ordering::Relaxed) as f64);
+    line(
+        "camera_streaming",
+        "gauge",
+        "1 while the camera delivers frames.",
+        f64::from(u8::from(s.capture.state() == CameraState::Streaming)),
+    );
+    line(
+        "inference_ms_p50",
+        "gauge",
+        "Median embedding inference time (recent window).",
+        m.inference_ms.quantile(0.5).unwrap_or(0.0),
+    );
+    line(
+        "inference_ms_p99",
+        "gauge",
+        "99th percentile embedding inference time (recent window).",
+        m.inference_ms.quantile(0.99).unwrap_or(0.0),
+    );
+    line(
+        "glass_to_mqtt_ms_p50",
+        "gauge",
+        "Median time from a frame's capture to its product message reaching the MQTT outbox (recent window).",
+        m.glass_to_mqtt_ms.quantile(0.5).unwrap_or(0.0),
+    );
+    line(
+        "glass_to_mqtt_ms_p99",
+        "gauge",
+        "99th percentile of the same.",
+        m.glass_to_mqtt_ms.quantile(0.99).unwrap_or(0.0),
+    );
+    line(
+        "engine_events_dropped_total",
+        "counter",
+        "Product changes the engine could not take (queue full).",
+        m.events_dropped.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "mqtt_connected",
+        "gauge",
+        "1 while connected to the broker.",
+        f64::from(u8::from(m.mqtt_connected.load(Ordering::Relaxed))),
+    );
+    line(
+        "outbox_depth",
+        "gauge",
+        "Prompts waiting in the persistent outbox for the broker.",
+        m.outbox_depth.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "outbox_delivered_total",
+        "counter",
+        "Prompts the broker acknowledged.",
+        m.outbox_delivered.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "outbox_expired_total",
+        "counter",
+        "Prompts dropped undelivered after their time to live.",
+        m.outbox_expired.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "outbox_dropped_total",
+        "counter",
+        "Messages dropped because the outbox was full.",
+        m.outbox_dropped.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "inputs_rejected_total",
+        "counter",
+        "MQTT inputs dropped as malformed, oversized or unknown.",
+        m.inputs_rejected.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "chat_questions_total",
+        "counter",
+        "Viewer questions taken for answering.",
+        m.chat_questions.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "chat_dropped_total",
+        "counter",
+        "Viewer questions dropped by the rate limit or a full queue.",
+        m.chat_dropped.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "chat_unanswered_total",
+        "counter",
+        "Viewer questions the FAQ had no answer for.",
+        m.chat_unanswered.load(Ordering::Relaxed) as f64,
+    );
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
     out += &m.inference_histogram.render("cuebox_inference_seconds", "Embedding inference time per recognized frame.");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

@@ -35,7 +35,10 @@ fn check_config_reports_every_problem_with_key_and_line() {
         "bad-config.toml:11: mqtt.url:",
         "bad-config.toml:13: speakers: unknown section",
     ] {
-        assert!(err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)), "missing {expected:?} in:\n{err}");
+        assert!(
+            err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)),
+            "missing {expected:?} in:\n{err}"
+        );
     }
     assert_eq!(err.lines().count(), 7, "one line per problem:\n{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"));
@@ -45,7 +48,8 @@ fn check_config_reports_every_problem_with_key_and_line() {
 fn check_config_accepts_a_valid_file_and_names_bad_environment_overrides() {
     let out = run(cuebox().arg("check-config").arg("--config").arg(data("good-config.toml")));
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(cuebox().arg("check-config").arg("--config").arg(data("good-config.toml")).env("CUEBOX_CAPTURE_FPS", "0"));
+    let out =
+        run(cuebox().arg("check-config").arg("--config").arg(data("good-config.toml")).env("CUEBOX_CAPTURE_FPS", "0"));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("CUEBOX_CAPTURE_FPS: capture.fps: must be between 1 and 240"), "{}", stderr(&out));
 }
@@ -64,13 +68,20 @@ fn a_catalog_with_errors_reports_each_with_its_place_and_changes_nothing() {
         "bad-catalog.yaml:12:5: products[2].sku: duplicate sku \"TEA-001\"",
         "bad-catalog.yaml:14:16: products[2].barcodes[0]: 6901234567890 has a wrong check digit",
     ] {
-        assert!(err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)), "missing {expected:?} in:\n{err}");
+        assert!(
+            err.lines().any(|l| l.starts_with("error: ") && l.contains(expected)),
+            "missing {expected:?} in:\n{err}"
+        );
     }
     assert_eq!(export(db.path()), before, "the store is unchanged");
 
     let out = import(db.path(), &data("bad-syntax.json"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("bad-syntax.json:5:5: not valid YAML or JSON"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: ") && stderr(&out).contains("bad-syntax.json:5:5: not valid YAML or JSON"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(export(db.path()), before);
 }
 
@@ -82,7 +93,10 @@ fn a_catalog_naming_missing_or_broken_photos_changes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("bad-photos.yaml:5:14: products[sku=MUG-1].images: missing.jpg: No such file"), "{err}");
-    assert!(err.contains("bad-photos.yaml:8:14: products[sku=MUG-2].images: not-an-image.jpg: not a JPEG or PNG image"), "{err}");
+    assert!(
+        err.contains("bad-photos.yaml:8:14: products[sku=MUG-2].images: not-an-image.jpg: not a JPEG or PNG image"),
+        "{err}"
+    );
     assert_eq!(export(db.path()), before);
 }
 
@@ -115,7 +129,20 @@ fn frames(clip: &str, dir: &Path) -> Vec<PathBuf> {
     let status = Command::new("gst-launch-1.0")
         .args(["-q", "filesrc"])
         .arg(format!("location={}", asset(clip).display()))
-        .args(["!", "decodebin", "!", "videoconvert", "!", "videorate", "!", "video/x-raw,framerate=2/1", "!", "jpegenc", "!", "multifilesink"])
+        .args([
+            "!",
+            "decodebin",
+            "!",
+            "videoconvert",
+            "!",
+            "videorate",
+            "!",
+            "video/x-raw,framerate=2/1",
+            "!",
+            "jpegenc",
+            "!",
+            "multifilesink",
+        ])
         .arg(format!("location={}", pattern.display()))
         .status()
         .unwrap();
@@ -172,11 +199,15 @@ fn recognize_says_no_product_for_scenes_without_one_and_rejects_non_images() {
 #[test]
 fn enroll_adds_photos_and_refuses_unknown_products_and_bad_images() {
     let db = demo_store();
-    let out = run(cuebox().args(["enroll", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
+    let out = run(cuebox()
+        .args(["enroll", "--sku", "BISCUIT-BOX-01", "--db"])
+        .arg(db.path())
+        .arg(asset("demo/images/box-1.jpg")));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 4);
 
-    let out = run(cuebox().args(["enroll", "--sku", "NOPE-1", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
+    let out =
+        run(cuebox().args(["enroll", "--sku", "NOPE-1", "--db"]).arg(db.path()).arg(asset("demo/images/box-1.jpg")));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("NOPE-1"), "{}", stderr(&out));
 
@@ -188,7 +219,10 @@ fn enroll_adds_photos_and_refuses_unknown_products_and_bad_images() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 4, "one bad photo enrolls none");
 
-    let out = run(cuebox().args(["enroll", "--replace", "--sku", "BISCUIT-BOX-01", "--db"]).arg(db.path()).arg(asset("demo/images/box-2.jpg")));
+    let out = run(cuebox()
+        .args(["enroll", "--replace", "--sku", "BISCUIT-BOX-01", "--db"])
+        .arg(db.path())
+        .arg(asset("demo/images/box-2.jpg")));
     assert!(out.status.success());
     assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 1);
 }
@@ -212,9 +246,20 @@ fn bench_measures_the_model_recognition_and_a_real_daemon() {
     assert_eq!(report["threads"], 1);
     let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x > 0.0);
     for path in [
-        "/inference_ms/p50", "/inference_ms/p99", "/recognitions_per_s", "/glass_to_mqtt_ms/p50", "/glass_to_mqtt_ms/p99",
-        "/rss_mb", "/startup_ms", "/peer/onnxruntime_ms/p50", "/peer/tract_over_onnxruntime_p50", "/daemon/recognitions_per_s",
-        "/daemon/recognitions_per_cpu_s", "/daemon/cores", "/peer_pipeline/recognitions_per_s", "/peer_pipeline/recognitions_per_cpu_s",
+        "/inference_ms/p50",
+        "/inference_ms/p99",
+        "/recognitions_per_s",
+        "/glass_to_mqtt_ms/p50",
+        "/glass_to_mqtt_ms/p99",
+        "/rss_mb",
+        "/startup_ms",
+        "/peer/onnxruntime_ms/p50",
+        "/peer/tract_over_onnxruntime_p50",
+        "/daemon/recognitions_per_s",
+        "/daemon/recognitions_per_cpu_s",
+        "/daemon/cores",
+        "/peer_pipeline/recognitions_per_s",
+        "/peer_pipeline/recognitions_per_cpu_s",
     ] {
         assert!(positive(report.pointer(path).unwrap_or(&serde_json::Value::Null)), "{path} in {report}");
     }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use rumqttc::QoS;
 
-use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, asset, cuebox, data, demo_store, eventually, run, stderr, stdout};
+use crate::support::{
+    Daemon, DaemonConfig, Mosquitto, Subscriber, asset, cuebox, data, demo_store, eventually, run, stderr, stdout,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -23,7 +25,9 @@ fn viewer_questions_get_answers_aggregated_and_demand_alerts_the_host() {
     let live = Subscriber::connect(broker.port, "cuebox/chat/#");
     let log = store.path().join("daemon.log");
     let daemon = Daemon::start_logged(&config.path, &log);
-    eventually("the hybrid FAQ index", WAIT, || std::fs::read_to_string(&log).unwrap_or_default().contains("FAQ index built hybrid=true"));
+    eventually("the hybrid FAQ index", WAIT, || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("FAQ index built hybrid=true")
+    });
     live.wait_for(&config.topic("product"), WAIT, |m| m.json()["sku"] == "BISCUIT-BOX-01").expect("the box is on air");
     let chat = config.topic("chat/in");
     let prompt = config.topic("prompt");
@@ -31,7 +35,10 @@ fn viewer_questions_get_answers_aggregated_and_demand_alerts_the_host() {
 
     live.client.publish(&chat, QoS::AtLeastOnce, false, "什么时候发货？".as_bytes().to_vec()).unwrap();
     let answer = live.wait_for(&prompt, WAIT, is_answer).expect("an answer").json();
-    assert_eq!((answer["faq_id"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()), (Some("ship-time"), Some("什么时候发货？"), Some(1)));
+    assert_eq!(
+        (answer["faq_id"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()),
+        (Some("ship-time"), Some("什么时候发货？"), Some(1))
+    );
     assert!(answer["text"].as_str().unwrap().contains("48"));
 
     for text in ["什么时候发货", "什么时候发货啊", "什么时候发货？？", "什么时候 发货"] {
@@ -39,7 +46,9 @@ fn viewer_questions_get_answers_aggregated_and_demand_alerts_the_host() {
         live.client.publish(&chat, QoS::AtLeastOnce, false, json.into_bytes()).unwrap();
     }
     let repeats: Vec<u64> = (0..2)
-        .map(|_| live.wait_for(&prompt, WAIT, is_answer).expect("an aggregated answer").json()["asked"].as_u64().unwrap())
+        .map(|_| {
+            live.wait_for(&prompt, WAIT, is_answer).expect("an aggregated answer").json()["asked"].as_u64().unwrap()
+        })
         .collect();
     assert_eq!(repeats, vec![2, 3], "near-identical questions are counted, shown again at 2, 3, 5...");
 
@@ -61,7 +70,8 @@ fn viewer_questions_get_answers_aggregated_and_demand_alerts_the_host() {
 #[test]
 fn ask_answers_in_the_contract_shape_and_says_nothing_to_chatter() {
     let db = demo_store();
-    let out = run(cuebox().args(["ask", "--json", "--db"]).arg(db.path()).args(["--sku", "TUMBLER-BLK-01", "能用洗碗机吗"]));
+    let out =
+        run(cuebox().args(["ask", "--json", "--db"]).arg(db.path()).args(["--sku", "TUMBLER-BLK-01", "能用洗碗机吗"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let answer: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(answer["question"], "能用洗碗机吗");
@@ -78,12 +88,17 @@ fn lint_locates_prohibited_terms_and_generate_writes_an_importable_catalog() {
     let out = run(cuebox().args(["catalog", "lint"]).arg(data("bad-terms.yaml")));
     assert_eq!(out.status.code(), Some(2), "errors make lint fail");
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.contains("bad-terms.yaml:5:") && l.contains("error: products[0].name") && l.contains("最")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("bad-terms.yaml:5:") && l.contains("error: products[0].name") && l.contains("最")),
+        "{text}"
+    );
     assert!(stderr(&out).contains("errors,"), "{}", stderr(&out));
     let out = run(cuebox().args(["catalog", "lint"]).arg(asset("demo/catalog.yaml")));
     assert!(out.status.success(), "the demo catalog lints clean: {}", stdout(&out));
 
-    let out = run(cuebox().args(["catalog", "generate", "--cards", "3", "--variants", "2"]).arg(data("no-script.yaml")));
+    let out =
+        run(cuebox().args(["catalog", "generate", "--cards", "3", "--variants", "2"]).arg(data("no-script.yaml")));
     assert!(out.status.success(), "{}", stderr(&out));
     let generated = stdout(&out);
     assert_eq!(generated.matches("generated: true").count(), 3, "{generated}");

@@ -11,10 +11,12 @@ const CUP: &str = "TUMBLER-BLK-01";
 fn the_daemon_names_the_product_of_each_clip_on_mqtt() {
     let broker = Mosquitto::start();
     let store = tempfile::tempdir().unwrap();
-    let import = run(cuebox().args(["catalog", "import"]).arg(asset("demo/catalog.yaml")).arg("--db").arg(store.path()));
+    let import =
+        run(cuebox().args(["catalog", "import"]).arg(asset("demo/catalog.yaml")).arg("--db").arg(store.path()));
     assert!(import.status.success(), "{}", stderr(&import));
 
-    for (clip, expected, other, pass) in [("demo/clips/1-box.mp4", BOX, CUP, 12), ("demo/clips/2-cup.mp4", CUP, BOX, 6)] {
+    for (clip, expected, other, pass) in [("demo/clips/1-box.mp4", BOX, CUP, 12), ("demo/clips/2-cup.mp4", CUP, BOX, 6)]
+    {
         let device = format!("it-{}", expected.to_lowercase());
         let config = store.path().join(format!("{device}.toml"));
         std::fs::write(
@@ -56,8 +58,12 @@ fn the_daemon_names_the_product_of_each_clip_on_mqtt() {
         daemon.stop();
 
         let late = Subscriber::connect(broker.port, &format!("cuebox/{device}/#"));
-        let retained: std::collections::HashMap<String, crate::support::Message> =
-            late.collect(Duration::from_secs(2)).into_iter().filter(|m| m.retain).map(|m| (m.topic.clone(), m)).collect();
+        let retained: std::collections::HashMap<String, crate::support::Message> = late
+            .collect(Duration::from_secs(2))
+            .into_iter()
+            .filter(|m| m.retain)
+            .map(|m| (m.topic.clone(), m))
+            .collect();
         let get = |t: &str| retained.get(&topic(t)).unwrap_or_else(|| panic!("no retained {t}: {:?}", retained.keys()));
         assert_eq!(get("product").json()["sku"], expected, "retained product after {clip}");
         assert_eq!(get("overlay").json()["sku"], expected);

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 
-use crate::support::{Daemon, DaemonConfig, Login, Mosquitto, Subscriber, demo_store, eventually, free_port, login_refused, repo, short_clips};
+use crate::support::{
+    Daemon, DaemonConfig, Login, Mosquitto, Subscriber, demo_store, eventually, free_port, login_refused, repo,
+    short_clips,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -56,22 +59,37 @@ fn every_topic_has_its_retain_flag_qos_and_payload_shape() {
     assert_eq!(keys(&overlay.json()), set(&["sku", "title", "price", "promo", "ts"]));
     let prompt = live.wait_for(&config.topic("prompt"), WAIT, |_| true).expect("a prompt");
     assert_eq!(prompt.qos, QoS::AtLeastOnce);
-    assert_eq!(keys(&prompt.json()), set(&["id", "ts", "sku", "kind", "text", "lang", "card", "position", "count", "next"]));
+    assert_eq!(
+        keys(&prompt.json()),
+        set(&["id", "ts", "sku", "kind", "text", "lang", "card", "position", "count", "next"])
+    );
     assert!(prompt.json()["next"].as_str().is_some_and(|next| !next.is_empty()), "the next cue is previewed");
     let metrics = live.wait_for(&config.topic("metrics"), WAIT, |_| true).expect("metrics");
     assert_eq!(metrics.qos, QoS::AtMostOnce);
     assert_eq!(
         keys(&metrics.json()),
         set(&[
-            "ts", "camera", "camera_error", "camera_outage_ms", "camera_restarts", "fps_in", "fps_processed", "frames_dropped",
-            "frames_unreadable", "inference_ms_p50", "inference_ms_p99", "outbox_depth", "uptime_s"
+            "ts",
+            "camera",
+            "camera_error",
+            "camera_outage_ms",
+            "camera_restarts",
+            "fps_in",
+            "fps_processed",
+            "frames_dropped",
+            "frames_unreadable",
+            "inference_ms_p50",
+            "inference_ms_p99",
+            "outbox_depth",
+            "uptime_s"
         ])
     );
     assert_eq!(metrics.json()["camera"], "streaming");
 
     let sku = product.json()["sku"].clone();
     live.client.publish(config.topic("cmd/cue"), QoS::AtLeastOnce, false, br#"{"action":"next"}"#.to_vec()).unwrap();
-    let next = live.wait_for(&config.topic("prompt"), WAIT, |m| m.json()["kind"] == "cue").expect("cmd/cue next gives a cue");
+    let next =
+        live.wait_for(&config.topic("prompt"), WAIT, |m| m.json()["kind"] == "cue").expect("cmd/cue next gives a cue");
     assert_eq!(next.json()["position"], 2);
     assert_eq!(next.json()["sku"], sku);
 
@@ -82,7 +100,8 @@ fn every_topic_has_its_retain_flag_qos_and_payload_shape() {
     eventually("four rejected inputs", WAIT, || config.metric("inputs_rejected_total") == 4.0);
 
     let late = Subscriber::connect(broker.port, "cuebox/shape/#");
-    let retained: Vec<_> = late.collect(Duration::from_secs(2)).into_iter().filter(|m| m.retain).map(|m| m.topic).collect();
+    let retained: Vec<_> =
+        late.collect(Duration::from_secs(2)).into_iter().filter(|m| m.retain).map(|m| m.topic).collect();
     for topic in ["availability", "product", "overlay", "cue"] {
         assert!(retained.contains(&config.topic(topic)), "{topic} is retained: {retained:?}");
     }
@@ -96,7 +115,10 @@ fn every_topic_has_its_retain_flag_qos_and_payload_shape() {
 #[test]
 fn a_broker_outage_loses_no_prompt_and_does_not_slow_the_camera() {
     let mut broker = Mosquitto::start_with(|port, dir| {
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n", dir.display())
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            dir.display()
+        )
     });
     let store = demo_store();
     let clips = short_clips(store.path());
@@ -120,7 +142,9 @@ fn a_broker_outage_loses_no_prompt_and_does_not_slow_the_camera() {
     broker.restart();
     let restarted = Instant::now();
 
-    eventually("the outbox to drain", WAIT, || config.metric("mqtt_connected") == 1.0 && config.metric("outbox_depth") == 0.0);
+    eventually("the outbox to drain", WAIT, || {
+        config.metric("mqtt_connected") == 1.0 && config.metric("outbox_depth") == 0.0
+    });
     daemon.stop();
     let received = subscriber.collect(Duration::from_secs(3));
     let ids = prompt_ids(&received, &config.topic("prompt"));
@@ -134,14 +158,21 @@ fn a_broker_outage_loses_no_prompt_and_does_not_slow_the_camera() {
     assert_eq!(epochs.len(), 1);
     let numbers: Vec<u64> = ids.iter().map(|(_, n)| *n).collect();
     let first = numbers[0];
-    assert_eq!(numbers, (first..first + numbers.len() as u64).collect::<Vec<_>>(), "each prompt once, in order, none missing");
+    assert_eq!(
+        numbers,
+        (first..first + numbers.len() as u64).collect::<Vec<_>>(),
+        "each prompt once, in order, none missing"
+    );
     assert!(fps_during >= fps_before * 0.9, "capture kept its pace: {fps_during:.1} vs {fps_before:.1} fps");
 }
 
 #[test]
 fn prompts_queued_before_a_kill_9_are_delivered_after_the_restart() {
     let mut broker = Mosquitto::start_with(|port, dir| {
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n", dir.display())
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            dir.display()
+        )
     });
     broker.stop();
     let store = demo_store();
@@ -156,7 +187,9 @@ fn prompts_queued_before_a_kill_9_are_delivered_after_the_restart() {
     let tablet = Login { client_id: Some("tablet-killed".into()), persistent: true, ..Login::default() };
     let subscriber = Subscriber::connect_as(broker.port, &config.topic("prompt"), tablet);
     let daemon = Daemon::start(&config.path);
-    eventually("the outbox to drain", WAIT, || config.metric("mqtt_connected") == 1.0 && config.metric("outbox_depth") == 0.0);
+    eventually("the outbox to drain", WAIT, || {
+        config.metric("mqtt_connected") == 1.0 && config.metric("outbox_depth") == 0.0
+    });
     daemon.stop();
     let ids = prompt_ids(&subscriber.collect(Duration::from_secs(3)), &config.topic("prompt"));
     let first_run = ids.first().map(|(e, _)| e.clone()).expect("prompts arrived");
@@ -167,7 +200,13 @@ fn prompts_queued_before_a_kill_9_are_delivered_after_the_restart() {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl").args(args).current_dir(dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().unwrap();
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success(), "openssl {args:?}");
 }
 
@@ -197,11 +236,63 @@ fn passwords(dir: &Path, users: &[(&str, &str)]) -> std::path::PathBuf {
 fn tls_with_a_client_certificate_and_password_login_against_mosquitto() {
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
-    openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Cuebox test CA"]);
-    for (name, extension) in [("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")] {
-        openssl(d, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Cuebox test CA",
+        ],
+    );
+    for (name, extension) in
+        [("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")]
+    {
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
         std::fs::write(d.join(format!("{name}.ext")), extension).unwrap();
-        openssl(d, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "2", "-extfile", &format!("{name}.ext")]);
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
     }
     let tls_port = free_port();
     let password_file = passwords(d, &[("cuebox", "s3cret"), ("watcher", "look")]);
@@ -228,7 +319,9 @@ fn tls_with_a_client_certificate_and_password_login_against_mosquitto() {
 
     let good = DaemonConfig::write(store.path(), "tls-good", &clips, store.path(), &tls("good"), "");
     let daemon = Daemon::start(&good.path);
-    subscriber.wait_for(&good.topic("availability"), WAIT, |m| m.payload == b"online").expect("online over TLS with a login");
+    subscriber
+        .wait_for(&good.topic("availability"), WAIT, |m| m.payload == b"online")
+        .expect("online over TLS with a login");
     subscriber.wait_for(&good.topic("product"), WAIT, |m| m.json()["sku"].is_string()).expect("products over TLS");
     daemon.stop();
 
@@ -236,7 +329,9 @@ fn tls_with_a_client_certificate_and_password_login_against_mosquitto() {
     let bad = DaemonConfig::write(other_store.path(), "tls-bad", &clips, other_store.path(), &tls("bad"), "");
     let log = d.join("bad.log");
     let mut daemon = Daemon::start_logged(&bad.path, &log);
-    eventually("the refusal to be explained", WAIT, || std::fs::read_to_string(&log).unwrap_or_default().contains("refused the login"));
+    eventually("the refusal to be explained", WAIT, || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("refused the login")
+    });
     std::thread::sleep(Duration::from_secs(2));
     assert!(daemon.is_running(), "a refused login is retried, not fatal");
     assert!(config_healthy(&bad), "the pipeline runs on without the broker");
@@ -257,13 +352,30 @@ fn the_example_acl_lets_a_tablet_read_and_send_only_commands_and_chat() {
     readable_by_mosquitto(dir.path());
     let acl = repo().join("examples/mosquitto/cuebox.acl");
     let broker = Mosquitto::start_with(|port, _| {
-        format!("allow_anonymous false\npassword_file {}\nacl_file {}\nlistener {port} 127.0.0.1\n", password_file.display(), acl.display())
+        format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\nlistener {port} 127.0.0.1\n",
+            password_file.display(),
+            acl.display()
+        )
     });
-    let the_box = Subscriber::connect_as(broker.port, "cuebox/#", Login { username: Some(("cuebox".into(), "box".into())), ..Login::default() });
-    let tablet = Subscriber::connect_as(broker.port, "cuebox/#", Login { username: Some(("tablet".into(), "tab".into())), ..Login::default() });
+    let the_box = Subscriber::connect_as(
+        broker.port,
+        "cuebox/#",
+        Login { username: Some(("cuebox".into(), "box".into())), ..Login::default() },
+    );
+    let tablet = Subscriber::connect_as(
+        broker.port,
+        "cuebox/#",
+        Login { username: Some(("tablet".into(), "tab".into())), ..Login::default() },
+    );
     the_box.client.publish("cuebox/studio/prompt", QoS::AtLeastOnce, false, b"{}".to_vec()).unwrap();
     tablet.wait_for("cuebox/studio/prompt", WAIT, |_| true).expect("the tablet reads prompts");
-    for (topic, allowed) in [("cuebox/studio/product", false), ("cuebox/studio/cmd/cue", true), ("cuebox/studio/chat/in", true), ("cuebox/studio/prompt", false)] {
+    for (topic, allowed) in [
+        ("cuebox/studio/product", false),
+        ("cuebox/studio/cmd/cue", true),
+        ("cuebox/studio/chat/in", true),
+        ("cuebox/studio/prompt", false),
+    ] {
         tablet.client.publish(topic, QoS::AtLeastOnce, false, b"from tablet".to_vec()).unwrap();
         let seen = the_box.wait_for(topic, Duration::from_secs(2), |m| m.payload == b"from tablet");
         assert_eq!(seen.is_some(), allowed, "tablet publishing to {topic}");
@@ -280,14 +392,21 @@ fn the_bridge_example_carries_messages_between_brokers() {
         .map(|l| if l.starts_with("address ") { format!("address 127.0.0.1:{}", central.port) } else { l.to_owned() })
         .collect::<Vec<_>>()
         .join("\n");
-    let studio = Mosquitto::start_with(|port, _| format!("listener {port} 127.0.0.1\nallow_anonymous true\n{bridge}\n"));
+    let studio =
+        Mosquitto::start_with(|port, _| format!("listener {port} 127.0.0.1\nallow_anonymous true\n{bridge}\n"));
     let at_central = Subscriber::connect(central.port, "cuebox/#");
     let at_studio = Subscriber::connect(studio.port, "cuebox/#");
     eventually("the bridge to carry a message out", WAIT, || {
-        at_studio.client.publish("cuebox/studio-a/product", QoS::AtLeastOnce, true, b"{\"sku\":\"TEA-001\"}".to_vec()).unwrap();
+        at_studio
+            .client
+            .publish("cuebox/studio-a/product", QoS::AtLeastOnce, true, b"{\"sku\":\"TEA-001\"}".to_vec())
+            .unwrap();
         at_central.wait_for("cuebox/studio-a/product", Duration::from_millis(500), |_| true).is_some()
     });
-    at_central.client.publish("cuebox/studio-a/cmd/cue", QoS::AtLeastOnce, false, br#"{"action":"next"}"#.to_vec()).unwrap();
+    at_central
+        .client
+        .publish("cuebox/studio-a/cmd/cue", QoS::AtLeastOnce, false, br#"{"action":"next"}"#.to_vec())
+        .unwrap();
     at_studio.wait_for("cuebox/studio-a/cmd/cue", WAIT, |_| true).expect("commands come in from the central broker");
 }
 
@@ -296,7 +415,8 @@ fn home_assistant_discovery_when_switched_on() {
     let broker = Mosquitto::start();
     let store = demo_store();
     let clips = short_clips(store.path());
-    let config = DaemonConfig::write(store.path(), "ha", &clips, store.path(), &plain(broker.port), "home_assistant = true");
+    let config =
+        DaemonConfig::write(store.path(), "ha", &clips, store.path(), &plain(broker.port), "home_assistant = true");
     let live = Subscriber::connect(broker.port, "cuebox/ha/#");
     let daemon = Daemon::start(&config.path);
     live.wait_for(&config.topic("availability"), WAIT, |m| m.payload == b"online").expect("online");
@@ -312,7 +432,14 @@ fn home_assistant_discovery_when_switched_on() {
             break;
         }
     }
-    assert_eq!(found, set(&["homeassistant/sensor/cuebox_ha/camera/config", "homeassistant/sensor/cuebox_ha/fps/config", "homeassistant/sensor/cuebox_ha/product/config"]));
+    assert_eq!(
+        found,
+        set(&[
+            "homeassistant/sensor/cuebox_ha/camera/config",
+            "homeassistant/sensor/cuebox_ha/fps/config",
+            "homeassistant/sensor/cuebox_ha/product/config"
+        ])
+    );
 }
 
 #[test]
@@ -330,9 +457,18 @@ fn the_embedded_broker_can_require_a_login() {
     let config = DaemonConfig::write(store.path(), "locked", &clips, store.path(), &mqtt, "");
     let daemon = Daemon::start(&config.path);
     eventually("the embedded broker to accept its own daemon", WAIT, || config.metric("mqtt_connected") == 1.0);
-    let tablet = Subscriber::connect_as(port, "cuebox/locked/#", Login { username: Some(("tablet".into(), "tab".into())), ..Login::default() });
-    tablet.wait_for(&config.topic("availability"), WAIT, |m| m.payload == b"online").expect("a tablet with a login reads");
+    let tablet = Subscriber::connect_as(
+        port,
+        "cuebox/locked/#",
+        Login { username: Some(("tablet".into(), "tab".into())), ..Login::default() },
+    );
+    tablet
+        .wait_for(&config.topic("availability"), WAIT, |m| m.payload == b"online")
+        .expect("a tablet with a login reads");
     assert!(login_refused(port, Login::default()), "no login, no connection");
-    assert!(login_refused(port, Login { username: Some(("tablet".into(), "wrong".into())), ..Login::default() }), "a wrong password is refused");
+    assert!(
+        login_refused(port, Login { username: Some(("tablet".into(), "wrong".into())), ..Login::default() }),
+        "a wrong password is refused"
+    );
     daemon.stop();
 }

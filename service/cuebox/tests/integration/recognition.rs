@@ -29,10 +29,25 @@ fn clip_with_barcode(dir: &Path, code: &str) -> PathBuf {
     gst(&[
         "filesrc".into(),
         format!("location={}", asset("demo/clips/1-box.mp4").display()),
-        "!".into(), "decodebin".into(), "!".into(), "videoconvert".into(), "!".into(),
-        "gdkpixbufoverlay".into(), format!("location={}", png.display()), "offset-x=20".into(), "offset-y=340".into(),
-        "!".into(), "videoconvert".into(), "!".into(), "x264enc".into(), "speed-preset=ultrafast".into(), "!".into(), "mp4mux".into(),
-        "!".into(), "filesink".into(), format!("location={}", out.display()),
+        "!".into(),
+        "decodebin".into(),
+        "!".into(),
+        "videoconvert".into(),
+        "!".into(),
+        "gdkpixbufoverlay".into(),
+        format!("location={}", png.display()),
+        "offset-x=20".into(),
+        "offset-y=340".into(),
+        "!".into(),
+        "videoconvert".into(),
+        "!".into(),
+        "x264enc".into(),
+        "speed-preset=ultrafast".into(),
+        "!".into(),
+        "mp4mux".into(),
+        "!".into(),
+        "filesink".into(),
+        format!("location={}", out.display()),
     ]);
     out
 }
@@ -42,13 +57,24 @@ fn a_catalog_barcode_in_view_wins_over_the_embedding() {
     let broker = Mosquitto::start();
     let store = demo_store();
     let clip = clip_with_barcode(store.path(), "6901234567892");
-    let config = DaemonConfig::write(store.path(), "scan", &[clip], store.path(), &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port), "");
+    let config = DaemonConfig::write(
+        store.path(),
+        "scan",
+        &[clip],
+        store.path(),
+        &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
+        "",
+    );
     let live = Subscriber::connect(broker.port, "cuebox/scan/product");
     let daemon = Daemon::start(&config.path);
     let scanned = live
         .wait_for(&config.topic("product"), WAIT, |m| m.json()["source"] == "barcode")
         .expect("the barcode is read");
-    assert_eq!(scanned.json()["sku"], "TUMBLER-BLK-01", "the code on the frame names the tumbler, whatever the box looks like");
+    assert_eq!(
+        scanned.json()["sku"],
+        "TUMBLER-BLK-01",
+        "the code on the frame names the tumbler, whatever the box looks like"
+    );
     let later = live.collect(Duration::from_secs(3));
     assert!(
         later.iter().all(|m| m.json()["sku"] != "BISCUIT-BOX-01"),
@@ -61,14 +87,38 @@ fn a_catalog_barcode_in_view_wins_over_the_embedding() {
 fn still_clip(dir: &Path) -> PathBuf {
     let frame = dir.join("frame.png");
     gst(&[
-        "filesrc".into(), format!("location={}", asset("demo/clips/1-box.mp4").display()), "!".into(), "decodebin".into(), "!".into(),
-        "videoconvert".into(), "!".into(), "pngenc".into(), "snapshot=true".into(), "!".into(), "filesink".into(), format!("location={}", frame.display()),
+        "filesrc".into(),
+        format!("location={}", asset("demo/clips/1-box.mp4").display()),
+        "!".into(),
+        "decodebin".into(),
+        "!".into(),
+        "videoconvert".into(),
+        "!".into(),
+        "pngenc".into(),
+        "snapshot=true".into(),
+        "!".into(),
+        "filesink".into(),
+        format!("location={}", frame.display()),
     ]);
     let out = dir.join("still.mp4");
     gst(&[
-        "multifilesrc".into(), format!("location={}", frame.display()), "index=0".into(), "stop-index=249".into(),
-        "caps=image/png,framerate=25/1".into(), "!".into(), "pngdec".into(), "!".into(), "videoconvert".into(), "!".into(),
-        "x264enc".into(), "speed-preset=ultrafast".into(), "!".into(), "mp4mux".into(), "!".into(), "filesink".into(), format!("location={}", out.display()),
+        "multifilesrc".into(),
+        format!("location={}", frame.display()),
+        "index=0".into(),
+        "stop-index=249".into(),
+        "caps=image/png,framerate=25/1".into(),
+        "!".into(),
+        "pngdec".into(),
+        "!".into(),
+        "videoconvert".into(),
+        "!".into(),
+        "x264enc".into(),
+        "speed-preset=ultrafast".into(),
+        "!".into(),
+        "mp4mux".into(),
+        "!".into(),
+        "filesink".into(),
+        format!("location={}", out.display()),
     ]);
     out
 }
@@ -78,14 +128,25 @@ fn a_still_scene_is_not_recognized_again_but_its_product_stays() {
     let broker = Mosquitto::start();
     let store = demo_store();
     let clip = still_clip(store.path());
-    let config = DaemonConfig::write(store.path(), "still", &[clip], store.path(), &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port), "");
+    let config = DaemonConfig::write(
+        store.path(),
+        "still",
+        &[clip],
+        store.path(),
+        &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
+        "",
+    );
     let live = Subscriber::connect(broker.port, "cuebox/still/product");
     let daemon = Daemon::start(&config.path);
-    live.wait_for(&config.topic("product"), WAIT, |m| m.json()["sku"] == "BISCUIT-BOX-01").expect("the product is recognized");
+    live.wait_for(&config.topic("product"), WAIT, |m| m.json()["sku"] == "BISCUIT-BOX-01")
+        .expect("the product is recognized");
     std::thread::sleep(Duration::from_secs(4));
     let (recognized, still) = (config.metric("frames_processed_total"), config.metric("frames_still_total"));
     eprintln!("still scene: {recognized} frames recognized, {still} skipped as unchanged");
-    assert!(still > 3.0 * recognized, "most frames of a still scene are not recognized again ({recognized} vs {still})");
+    assert!(
+        still > 3.0 * recognized,
+        "most frames of a still scene are not recognized again ({recognized} vs {still})"
+    );
     assert!(recognized >= 2.0, "it is still looked at now and then ({recognized})");
     assert!(live.collect(Duration::from_secs(1)).iter().all(|m| m.json()["sku"] == "BISCUIT-BOX-01"));
     daemon.stop();
@@ -112,7 +173,10 @@ fn sighup_reloads_the_model_and_tuning_without_pausing_and_refuses_a_bad_configu
     }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("model reloaded"), "{log_text}");
-    assert!(log_text.contains("these sections changed and apply after a restart") && log_text.contains("sections=mqtt"), "{log_text}");
+    assert!(
+        log_text.contains("these sections changed and apply after a restart") && log_text.contains("sections=mqtt"),
+        "{log_text}"
+    );
     let longest_pause = samples.windows(2).fold((Duration::ZERO, Duration::ZERO), |(pause, since), pair| {
         let since = if pair[1].1 > pair[0].1 { pair[1].0 } else { since };
         (pause.max(pair[1].0 - since), since)
@@ -122,7 +186,9 @@ fn sighup_reloads_the_model_and_tuning_without_pausing_and_refuses_a_bad_configu
 
     std::fs::write(&config.path, "[vision]\nrate = \"fast\"\n").unwrap();
     daemon.hangup();
-    eventually("the bad configuration to be refused", WAIT, || std::fs::read_to_string(&log).unwrap().contains("configuration not reloaded"));
+    eventually("the bad configuration to be refused", WAIT, || {
+        std::fs::read_to_string(&log).unwrap().contains("configuration not reloaded")
+    });
     let before = config.metric("frames_processed_total");
     eventually("recognition to go on", WAIT, || config.metric("frames_processed_total") > before);
     assert!(daemon.is_running());

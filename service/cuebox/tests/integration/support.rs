@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
-
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("repository root").to_owned()
 }
@@ -178,7 +177,19 @@ pub fn short_clips(dir: &Path) -> Vec<PathBuf> {
             let status = Command::new("gst-launch-1.0")
                 .args(["-q", "filesrc"])
                 .arg(format!("location={}", asset(clip).display()))
-                .args(["!", "qtdemux", "!", "h264parse", "!", "avdec_h264", "!", "identity", "eos-after=60", "!", "videoconvert"])
+                .args([
+                    "!",
+                    "qtdemux",
+                    "!",
+                    "h264parse",
+                    "!",
+                    "avdec_h264",
+                    "!",
+                    "identity",
+                    "eos-after=60",
+                    "!",
+                    "videoconvert",
+                ])
                 .args(["!", "x264enc", "speed-preset=ultrafast", "key-int-max=25", "!", "mp4mux", "!", "filesink"])
                 .arg(format!("location={}", out.display()))
                 .status()
@@ -223,7 +234,14 @@ impl Daemon {
 
     /// Starts the daemon with extra environment variables.
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
-        let child = cuebox().arg("run").arg("--config").arg(config).envs(env.iter().copied()).stderr(Stdio::inherit()).spawn().expect("cuebox starts");
+        let child = cuebox()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().copied())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cuebox starts");
         Self { child }
     }
 
@@ -285,7 +303,9 @@ pub struct Message {
 
 impl Message {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("{} is not JSON ({e}): {:?}", self.topic, String::from_utf8_lossy(&self.payload)))
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!("{} is not JSON ({e}): {:?}", self.topic, String::from_utf8_lossy(&self.payload))
+        })
     }
 }
 
@@ -347,7 +367,13 @@ impl Subscriber {
                         let _ = subscribed_tx.send(());
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let message = Message { topic: p.topic.clone(), payload: p.payload.to_vec(), retain: p.retain, qos: p.qos, at: Instant::now() };
+                        let message = Message {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                            qos: p.qos,
+                            at: Instant::now(),
+                        };
                         if tx.send(message).is_err() {
                             return;
                         }

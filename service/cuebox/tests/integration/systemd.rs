@@ -45,7 +45,9 @@ impl Manager {
         let until = Instant::now() + timeout;
         let mut states = Vec::new();
         while !states.iter().any(|s| s == state) {
-            let left = until.checked_duration_since(Instant::now()).unwrap_or_else(|| panic!("no {state} within {timeout:?}: {states:?}"));
+            let left = until
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("no {state} within {timeout:?}: {states:?}"));
             states.extend(self.collect(left.min(Duration::from_millis(200))));
         }
         states
@@ -53,7 +55,11 @@ impl Manager {
 }
 
 fn embedded_broker() -> String {
-    format!("url = \"embedded\"\nembedded_listen = \"127.0.0.1:{}\"\nembedded_ws_listen = \"127.0.0.1:{}\"", free_port(), free_port())
+    format!(
+        "url = \"embedded\"\nembedded_listen = \"127.0.0.1:{}\"\nembedded_ws_listen = \"127.0.0.1:{}\"",
+        free_port(),
+        free_port()
+    )
 }
 
 /// The daemon on the demo with its own notify socket and a watchdog, once it has sent READY=1.
@@ -74,7 +80,10 @@ fn ready_then_watchdog_pets_while_frames_flow_and_stopping_at_the_end() {
     let pets = manager.collect(Duration::from_secs(3)).iter().filter(|s| *s == "WATCHDOG=1").count();
     assert!(pets >= 5, "frames flow, so the watchdog is petted every 200 ms: {pets} pets in 3 s");
     daemon.stop();
-    assert!(manager.collect(Duration::from_millis(500)).iter().any(|s| s == "STOPPING=1"), "STOPPING=1 on a clean stop");
+    assert!(
+        manager.collect(Duration::from_millis(500)).iter().any(|s| s == "STOPPING=1"),
+        "STOPPING=1 on a clean stop"
+    );
 }
 
 #[test]

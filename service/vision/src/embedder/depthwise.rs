@@ -121,7 +121,13 @@ fn scalar_operand<M: BinMiniOp>(model: &TypedModel, node: &TypedNode, wire: Outl
     if !op.0.is::<M>() || node.outputs[0].fact.shape != model.outlet_fact(wire).ok()?.shape {
         return None;
     }
-    let other = if a == wire { b } else if b == wire { a } else { return None };
+    let other = if a == wire {
+        b
+    } else if b == wire {
+        a
+    } else {
+        return None;
+    };
     let konst = model.outlet_fact(other).ok()?.konst.clone()?;
     let values = konst.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
     match values[..] {
@@ -358,7 +364,8 @@ impl Tile<'_> {
 fn accumulate<const W: usize, const FUSED: bool>(acc: &mut [[f32; W]; ROWS], k: f32, sources: &[&[f32; W]; ROWS]) {
     for r in 0..ROWS {
         for lane in 0..W {
-            acc[r][lane] = if FUSED { k.mul_add(sources[r][lane], acc[r][lane]) } else { acc[r][lane] + k * sources[r][lane] };
+            acc[r][lane] =
+                if FUSED { k.mul_add(sources[r][lane], acc[r][lane]) } else { acc[r][lane] + k * sources[r][lane] };
         }
     }
 }
@@ -370,14 +377,20 @@ mod tests {
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
     /// A CHW model: depthwise convolution, then optionally ReLU6 as max/min with constants.
-    fn model(channels: usize, size: [usize; 2], kernel: usize, stride: usize, pads: [usize; 4], relu6: bool) -> TypedModel {
+    fn model(
+        channels: usize,
+        size: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        pads: [usize; 4],
+        relu6: bool,
+    ) -> TypedModel {
         let mut model = TypedModel::default();
         let input = model.add_source("input", f32::fact([channels, size[0], size[1]])).unwrap();
         let weights: Vec<f32> = (0..channels * kernel * kernel).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
         let bias: Vec<f32> = (0..channels).map(|c| c as f32 / 5.0 - 1.0).collect();
-        let weights = model
-            .add_const("weights", Tensor::from_shape(&[channels, 1, kernel, kernel], &weights).unwrap())
-            .unwrap();
+        let weights =
+            model.add_const("weights", Tensor::from_shape(&[channels, 1, kernel, kernel], &weights).unwrap()).unwrap();
         let bias = model.add_const("bias", Tensor::from_shape(&[channels], &bias).unwrap()).unwrap();
         let conv = Conv {
             pool_spec: PoolSpec {
@@ -405,7 +418,8 @@ mod tests {
     }
 
     fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
-        let outputs = model.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(input.clone().into())).unwrap();
+        let outputs =
+            model.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(input.clone().into())).unwrap();
         outputs[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
     }
 
@@ -425,7 +439,8 @@ mod tests {
             let ops: Vec<String> = replaced.nodes().iter().map(|n| n.op().name().to_string()).collect();
             assert!(ops.contains(&"CueboxDepthwiseConv".to_string()), "{ops:?}");
             assert!(!ops.iter().any(|op| op == "Max" || op == "Min"), "the clamp is fused: {ops:?}");
-            let values: Vec<f32> = (0..channels * size[0] * size[1]).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 9.0).collect();
+            let values: Vec<f32> =
+                (0..channels * size[0] * size[1]).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 9.0).collect();
             let input = Tensor::from_shape(&[channels, size[0], size[1]], &values).unwrap();
             let (expected, ours) = (run(reference, &input), run(replaced, &input));
             assert_eq!(expected.len(), ours.len());
@@ -439,7 +454,8 @@ mod tests {
         let mut reference = model(2, [8, 8], 3, 1, [1, 1, 1, 1], false);
         let conv_output = reference.outputs[0];
         let zero = reference.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
-        let max = reference.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[conv_output, zero]).unwrap()[0];
+        let max =
+            reference.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[conv_output, zero]).unwrap()[0];
         reference.select_output_outlets(&[conv_output, max]).unwrap();
         let replaced = replace_depthwise_convolutions(reference).unwrap();
         assert!(replaced.nodes().iter().any(|n| n.op().name() == "Max"));
