@@ -78,6 +78,8 @@ impl ChatThread {
         let mut refilled = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             index.refresh(&self.store, semantic.as_ref(), self.settings.min_score);
+            let semantic_to_load = semantic.is_none() && !semantic_failed && self.settings.semantic.is_some();
+            self.metrics.faq_ready.store(index.index.is_some() && !semantic_to_load, Ordering::Relaxed);
             if semantic.is_none()
                 && !semantic_failed
                 && let Some(dir) = &self.settings.semantic

@@ -97,6 +97,9 @@ pub struct Metrics {
     /// Questions dropped by the rate limit or a full queue.
     pub chat_dropped: AtomicU64,
     pub chat_unanswered: AtomicU64,
+    /// The FAQ index is built with every retrieval the configuration asks for (the text model
+    /// loaded, or given up on).
+    pub faq_ready: AtomicBool,
     pub mqtt_connected: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
     pub vision_heartbeat_ms: AtomicU64,
@@ -122,6 +125,7 @@ impl Metrics {
             chat_questions: AtomicU64::new(0),
             chat_dropped: AtomicU64::new(0),
             chat_unanswered: AtomicU64::new(0),
+            faq_ready: AtomicBool::new(false),
             mqtt_connected: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),
             rates: Mutex::new((0.0, 0.0)),

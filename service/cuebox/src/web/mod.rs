@@ -221,6 +221,12 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         "Viewer questions the FAQ had no answer for.",
         m.chat_unanswered.load(Ordering::Relaxed) as f64,
     );
+    line(
+        "faq_ready",
+        "gauge",
+        "1 once the FAQ index is built with every retrieval configured (the text model loaded or given up on).",
+        f64::from(u8::from(m.faq_ready.load(Ordering::Relaxed))),
+    );
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
     out += &m.inference_histogram.render("cuebox_inference_seconds", "Embedding inference time per recognized frame.");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

@@ -253,6 +253,7 @@ fn bench_measures_the_model_recognition_and_a_real_daemon() {
         "/glass_to_mqtt_ms/p99",
         "/rss_mb",
         "/startup_ms",
+        "/faq_ready_ms",
         "/peer/onnxruntime_ms/p50",
         "/peer/tract_over_onnxruntime_p50",
         "/daemon/recognitions_per_s",

@@ -28,6 +28,7 @@ fn viewer_questions_get_answers_aggregated_and_demand_alerts_the_host() {
     eventually("the hybrid FAQ index", WAIT, || {
         std::fs::read_to_string(&log).unwrap_or_default().contains("FAQ index built hybrid=true")
     });
+    eventually("the FAQ ready in /metrics", WAIT, || config.metric("faq_ready") == 1.0);
     live.wait_for(&config.topic("product"), WAIT, |m| m.json()["sku"] == "BISCUIT-BOX-01").expect("the box is on air");
     let chat = config.topic("chat/in");
     let prompt = config.topic("prompt");
