@@ -89,6 +89,8 @@ struct ProductTerms {
     sku: String,
     /// Per view, the sorted terms of the product's name in every locale and of its tags.
     name_terms: [Vec<String>; 3],
+    /// The sorted compounds ("t恤") of its name and tags.
+    name_compounds: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -271,7 +273,8 @@ impl FaqIndex {
     }
 
     /// Per product, whether the question uses a word of its name or tags that can tell it
-    /// apart: not a number, not a single Han character (茶, 杯), not a Latin word of two letters.
+    /// apart (not a number, not a single Han character like 茶 or 杯, not a Latin word of two
+    /// letters) or one of its compounds ("T恤").
     fn named_products(&self, terms: &Terms) -> Vec<bool> {
         let telling = |word: &&String| {
             let (characters, latin) = (word.chars().count(), word.chars().all(|c| c.is_ascii_alphabetic()));
@@ -283,6 +286,7 @@ impl FaqIndex {
             .map(|product| {
                 let name_words = &product.name_terms[View::Words as usize];
                 words.iter().any(|word| name_words.binary_search(word).is_ok())
+                    || terms.compounds().iter().any(|compound| product.name_compounds.binary_search(compound).is_ok())
             })
             .collect()
     }
@@ -309,7 +313,10 @@ fn product_terms(product: &Product, analyzer: &Analyzer) -> ProductTerms {
         terms.dedup();
         terms
     });
-    ProductTerms { sku: product.sku.clone(), name_terms }
+    let mut name_compounds: Vec<String> = names.iter().flat_map(|n| n.compounds().iter()).cloned().collect();
+    name_compounds.sort();
+    name_compounds.dedup();
+    ProductTerms { sku: product.sku.clone(), name_terms, name_compounds }
 }
 
 /// The positions (as bits, the first 64) of the terms of a question found in a product's name.
@@ -383,6 +390,30 @@ products:
         let answer = best("牛肉干保质期多久", Some("NUTS-1")).unwrap();
         assert_eq!((answer.faq_id.as_str(), answer.sku.as_deref()), ("beef-keep", Some("BEEF-1")));
         assert_eq!(best("daily nuts: how long do they keep?", Some("BEEF-1")).unwrap().faq_id, "nuts-keep");
+    }
+
+    #[test]
+    fn a_product_named_in_letters_and_han_counts_as_named() {
+        let catalog = parse_catalog(
+            r#"
+version: 1
+default_locale: zh-CN
+products:
+  - sku: TEE-1
+    name: 纯棉短袖T恤
+    faq: [{id: tee-colors, q: ["有几种颜色"], a: "白黑灰三色。"}]
+  - sku: PAN-1
+    name: 不粘炒锅
+    faq: [{id: pan-colors, q: ["有几种颜色"], a: "只有黑色。"}]
+"#,
+        )
+        .unwrap()
+        .catalog;
+        let index = FaqIndex::build(&catalog.faq, &catalog.products, &catalog.default_locale, None).unwrap();
+        let best = |question: &str| index.ask(question, Some("PAN-1"), 1).unwrap().into_iter().next().unwrap().faq_id;
+        assert_eq!(best("有几种颜色"), "pan-colors");
+        assert_eq!(best("那个T恤有几种颜色"), "tee-colors");
+        assert_eq!(best("那个Ｔ恤有几种颜色"), "tee-colors");
     }
 
     #[test]

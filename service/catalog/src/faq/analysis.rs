@@ -172,9 +172,28 @@ pub(crate) const VIEWS: [View; 3] = [View::Words, View::Characters, View::Sounds
 
 /// A text's distinct terms in each view, in order of first appearance.
 #[derive(Debug, Default)]
-pub(crate) struct Terms([Vec<String>; 3]);
+pub(crate) struct Terms([Vec<String>; 3], Compounds);
+
+/// Product words written as a letter or two and Han characters ("T恤", "U盘", "A字裙"), which
+/// the views split apart: the letters and the first Han character that follows them ("t恤").
+/// They only tell which product a question names.
+#[derive(Debug, Default)]
+pub(crate) struct Compounds(Vec<String>);
+
+impl Compounds {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+}
+
+/// Longest run of letters that makes a compound with the Han characters after it.
+const COMPOUND_LETTERS: usize = 2;
 
 impl Terms {
+    pub(crate) fn compounds(&self) -> &Compounds {
+        &self.1
+    }
+
     pub(crate) fn of(&self, view: View) -> &[String] {
         &self.0[view as usize]
     }
@@ -216,7 +235,15 @@ impl Analyzer {
     pub(crate) fn terms(&self, text: &str, spelling: Option<&Spelling>) -> Terms {
         let normalised = normalise(text);
         let mut terms = Terms::default();
+        let mut previous: Option<(Script, &str)> = None;
         for (script, word) in words(&normalised) {
+            if let (Some((Script::Latin, letters)), Script::Han) = (previous, script)
+                && letters.chars().count() <= COMPOUND_LETTERS
+                && let Some(first) = word.chars().next()
+            {
+                terms.1.0.push(format!("{letters}{first}"));
+            }
+            previous = Some((script, word));
             match script {
                 Script::Han => self.han_terms(word, &mut terms),
                 Script::Latin if !self.stop_words.contains(word) => {
