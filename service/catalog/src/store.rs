@@ -256,6 +256,12 @@ impl Store {
         Ok(self.db.open_tree(format!("aux/{name}"))?)
     }
 
+    /// The tree that keeps the FAQ's text embeddings between index builds and restarts (see
+    /// `TextEmbedder::remembering_in`).
+    pub fn text_embeddings(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree("text-embeddings")?)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

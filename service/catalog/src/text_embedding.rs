@@ -42,6 +42,16 @@ const ROW_BYTES: usize = TEXT_EMBEDDING_DIM / BLOCK_WEIGHTS * BLOCK_BYTES;
 #[derive(Clone)]
 pub struct TextEmbedder {
     shared: Arc<Shared>,
+    /// Embeddings of the texts an index is built from, kept across builds and restarts.
+    remembered: Option<sled::Tree>,
+}
+
+/// Which side of e5's asymmetric retrieval a text is embedded for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Side {
+    Query = b'q',
+    Passage = b'p',
 }
 
 struct Shared {
@@ -76,9 +86,50 @@ impl TextEmbedder {
         std::io::copy(&mut table_file, &mut hasher).map_err(|e| table_error(e.to_string()))?;
         let table = TokenTable::open(table_file, tokenizer.vocabulary_size()).map_err(table_error)?;
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }) };
+        let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }), remembered: None };
         embedder.embed_query("probe").map_err(|e| model_error(&model_path, format!("does not run: {e}")))?;
         Ok(embedder)
+    }
+
+    /// Keeps the embeddings of the texts FAQ indexes are built from in `tree` (e.g. a tree of
+    /// the catalog store), under this model's sha256, so that an index rebuilt after a restart or
+    /// a catalog change only embeds the texts it has not seen. Questions are never kept. The
+    /// tree is a cache: what cannot be read is embedded again, what cannot be written is not kept.
+    pub fn remembering_in(mut self, tree: sled::Tree) -> Self {
+        self.remembered = Some(tree);
+        self
+    }
+
+    /// The embedding of a text an index is built from: remembered, or embedded (and remembered)
+    /// now. Returns the key it is remembered under, for [`TextEmbedder::forget_all_but`].
+    pub(crate) fn embed_remembered(&self, side: Side, text: &str) -> Result<(Vec<f32>, Vec<u8>), TextEmbeddingError> {
+        let key = [self.sha256().as_bytes(), &[b'\n', side as u8, b'\n'], text.as_bytes()].concat();
+        let stored = self.remembered.as_ref().and_then(|tree| tree.get(&key).ok().flatten());
+        if let Some(bytes) = stored.filter(|bytes| bytes.len() == TEXT_EMBEDDING_DIM * 4) {
+            let embedding = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            return Ok((embedding, key));
+        }
+        let embedding = match side {
+            Side::Query => self.embed_query(text)?,
+            Side::Passage => self.embed_passage(text)?,
+        };
+        if let Some(tree) = &self.remembered {
+            let bytes: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+            if let Err(error) = tree.insert(&key, bytes) {
+                tracing::warn!(%error, "a text embedding could not be kept");
+            }
+        }
+        Ok((embedding, key))
+    }
+
+    /// Forgets every remembered embedding but those under `keep` (what the newest index used).
+    pub(crate) fn forget_all_but(&self, keep: &std::collections::HashSet<Vec<u8>>) {
+        let Some(tree) = &self.remembered else { return };
+        for key in tree.iter().keys().flatten() {
+            if !keep.contains(key.as_ref()) && tree.remove(&key).is_err() {
+                return;
+            }
+        }
     }
 
     /// Identifies the model (all three files): embeddings are only comparable under the same one.

@@ -862,3 +862,46 @@ fn faq_hybrid_retrieval_keeps_its_accuracy_on_the_evaluation_set() {
     let floors = Floors { top1: 0.85, off_topic_rejection: 0.95 };
     evaluate_faq_retrieval(faq_eval_index(Some(text_embedder())), HYBRID_MIN_SCORE, "hybrid", floors);
 }
+
+#[test]
+fn faq_text_embeddings_are_kept_between_builds_and_forgotten_with_their_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cuebox_catalog::Store::open(dir.path()).unwrap();
+    let tree = store.text_embeddings().unwrap();
+    let remembering = text_embedder().clone().remembering_in(tree.clone());
+    let yaml = r#"
+version: 1
+default_locale: zh-CN
+faq:
+  - id: ship-time
+    q: {zh-CN: ["什么时候发货"], en: ["when does it ship"]}
+    a: {zh-CN: "付款后48小时内发货。", en: "Within 48 hours of payment."}
+  - id: invoice
+    q: ["能开发票吗"]
+    a: "可以开电子发票。"
+products: []
+"#;
+    let catalog = parse_catalog(yaml).unwrap().catalog;
+    let build = |faq: &[cuebox_catalog::FaqEntry], embedder: &TextEmbedder| {
+        FaqIndex::build(faq, &catalog.products, &catalog.default_locale, Some(embedder)).unwrap()
+    };
+    let questions = ["啥时候发货呀", "can I get an invoice", "主播好漂亮"];
+    let answers = |index: &FaqIndex| -> Vec<Vec<cuebox_catalog::Answer>> {
+        questions.iter().map(|q| index.ask(q, None, 3).unwrap()).collect()
+    };
+    let unremembered = answers(&build(&catalog.faq, text_embedder()));
+    assert!(tree.is_empty(), "an embedder without a tree keeps nothing");
+
+    assert_eq!(answers(&build(&catalog.faq, &remembering)), unremembered);
+    let kept = tree.len();
+    assert!(kept > 6, "the FAQ's 6 texts and the chatter lines are kept: {kept}");
+
+    let (damaged, _) = tree.first().unwrap().unwrap();
+    tree.insert(&damaged, b"not an embedding".to_vec()).unwrap();
+    assert_eq!(answers(&build(&catalog.faq, &remembering)), unremembered, "remembered embeddings answer alike");
+    assert_eq!(tree.len(), kept);
+    assert_eq!(tree.get(&damaged).unwrap().unwrap().len(), TEXT_EMBEDDING_DIM * 4, "a damaged one is embedded again");
+
+    build(&catalog.faq[..1], &remembering);
+    assert_eq!(tree.len(), kept - 2, "the texts of a removed entry are forgotten");
+}

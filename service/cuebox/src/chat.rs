@@ -86,6 +86,13 @@ impl ChatThread {
             {
                 match TextEmbedder::load(dir) {
                     Ok(embedder) => {
+                        let embedder = match self.store.text_embeddings() {
+                            Ok(tree) => embedder.remembering_in(tree),
+                            Err(error) => {
+                                tracing::warn!(%error, "FAQ text embeddings are not kept between builds");
+                                embedder
+                            }
+                        };
                         tracing::info!("semantic FAQ retrieval on (multilingual-e5-small)");
                         semantic = Some(embedder);
                         index.generation = None;

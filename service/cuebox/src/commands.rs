@@ -277,7 +277,10 @@ pub fn ask(
     json_output: bool,
 ) -> anyhow::Result<()> {
     let header = store.header()?.context("no catalog has been imported into this store")?;
-    let text_model = semantic.map(cuebox_catalog::TextEmbedder::load).transpose()?;
+    let text_model = match semantic {
+        Some(dir) => Some(cuebox_catalog::TextEmbedder::load(dir)?.remembering_in(store.text_embeddings()?)),
+        None => None,
+    };
     let index = cuebox_catalog::FaqIndex::build(
         &store.studio_faq()?,
         &store.products()?,

@@ -11,6 +11,9 @@
 //! happens to share with the FAQ ("我在地铁上看" is not about the earbuds' noise cancelling on
 //! the underground).
 
+use std::collections::HashSet;
+
+use crate::text_embedding::Side;
 use crate::{TEXT_EMBEDDING_DIM, TextEmbedder, TextEmbeddingError};
 
 pub(crate) struct SemanticIndex {
@@ -51,13 +54,18 @@ struct Embedded {
 }
 
 impl Embedded {
+    /// Embeds `texts` for `side`, adding the keys they are remembered under to `used`.
     fn new(
+        embedder: &TextEmbedder,
+        side: Side,
         texts: &[(u32, &str)],
-        embed: impl Fn(&str) -> Result<Vec<f32>, TextEmbeddingError>,
+        used: &mut HashSet<Vec<u8>>,
     ) -> Result<Self, TextEmbeddingError> {
         let mut vectors = Vec::with_capacity(texts.len() * TEXT_EMBEDDING_DIM);
         for (_, text) in texts {
-            vectors.extend(embed(text)?);
+            let (embedding, key) = embedder.embed_remembered(side, text)?;
+            used.insert(key);
+            vectors.extend(embedding);
         }
         Ok(Self { entry_of: texts.iter().map(|(entry, _)| *entry).collect(), vectors })
     }
@@ -86,13 +94,17 @@ impl SemanticIndex {
         answers: &[(u32, &str)],
         entries: usize,
     ) -> Result<Self, TextEmbeddingError> {
-        Ok(Self {
-            phrasings: Embedded::new(phrasings, |text| embedder.embed_query(text))?,
-            answers: Embedded::new(answers, |text| embedder.embed_passage(text))?,
-            chatter: chatter_lines().map(|line| embedder.embed_query(line)).collect::<Result<Vec<_>, _>>()?.concat(),
+        let mut used = HashSet::new();
+        let chatter: Vec<(u32, &str)> = chatter_lines().map(|line| (0, line)).collect();
+        let index = Self {
+            phrasings: Embedded::new(embedder, Side::Query, phrasings, &mut used)?,
+            answers: Embedded::new(embedder, Side::Passage, answers, &mut used)?,
+            chatter: Embedded::new(embedder, Side::Query, &chatter, &mut used)?.vectors,
             embedder: embedder.clone(),
             entries,
-        })
+        };
+        embedder.forget_all_but(&used);
+        Ok(index)
     }
 
     pub(crate) fn scores(&self, question: &str) -> Result<SemanticScores, TextEmbeddingError> {
