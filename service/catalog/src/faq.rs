@@ -313,7 +313,7 @@ fn product_terms(product: &Product, analyzer: &Analyzer) -> ProductTerms {
         terms.dedup();
         terms
     });
-    let mut name_compounds: Vec<String> = names.iter().flat_map(|n| n.compounds().iter()).cloned().collect();
+    let mut name_compounds: Vec<String> = names.iter().flat_map(|n| n.compounds()).cloned().collect();
     name_compounds.sort();
     name_compounds.dedup();
     ProductTerms { sku: product.sku.clone(), name_terms, name_compounds }

@@ -3,6 +3,7 @@
 //! the 4-bit token-embedding table and dequantised here, and tract runs the encoder, which
 //! returns the mean-pooled, L2-normalised embedding.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -123,7 +124,7 @@ impl TextEmbedder {
     }
 
     /// Forgets every remembered embedding but those under `keep` (what the newest index used).
-    pub(crate) fn forget_all_but(&self, keep: &std::collections::HashSet<Vec<u8>>) {
+    pub(crate) fn forget_all_but(&self, keep: &HashSet<Vec<u8>>) {
         let Some(tree) = &self.remembered else { return };
         for key in tree.iter().keys().flatten() {
             if !keep.contains(key.as_ref()) && tree.remove(&key).is_err() {

@@ -78,12 +78,9 @@ impl ChatThread {
         let mut refilled = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             index.refresh(&self.store, semantic.as_ref(), self.settings.min_score);
-            let semantic_to_load = semantic.is_none() && !semantic_failed && self.settings.semantic.is_some();
-            self.metrics.faq_ready.store(index.index.is_some() && !semantic_to_load, Ordering::Relaxed);
-            if semantic.is_none()
-                && !semantic_failed
-                && let Some(dir) = &self.settings.semantic
-            {
+            let text_model_to_load = self.settings.semantic.as_ref().filter(|_| semantic.is_none() && !semantic_failed);
+            self.metrics.faq_ready.store(index.index.is_some() && text_model_to_load.is_none(), Ordering::Relaxed);
+            if let Some(dir) = text_model_to_load {
                 match TextEmbedder::load(dir) {
                     Ok(embedder) => {
                         let embedder = match self.store.text_embeddings() {

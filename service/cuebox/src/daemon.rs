@@ -229,6 +229,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     )?;
 
     tasks.spawn(publish_metrics(outbox.clone(), metrics.clone(), capture_stats.clone(), slot.clone(), cancel.clone()));
+    tasks.spawn(crate::memory::return_freed_memory_every(METRICS_INTERVAL, cancel.clone()));
     let ws_url = settings.web.mqtt_ws_url.clone();
     let ws_port = match settings.mqtt.broker {
         BrokerSettings::Embedded { ws_listen, .. } => Some(ws_listen.port()),
@@ -491,7 +492,6 @@ async fn publish_metrics(
             _ = cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        crate::memory::return_freed_memory();
         let now = Instant::now();
         let frames_in = capture.frames_in();
         let processed = metrics.frames_processed.load(Ordering::Relaxed);

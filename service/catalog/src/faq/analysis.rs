@@ -172,25 +172,16 @@ pub(crate) const VIEWS: [View; 3] = [View::Words, View::Characters, View::Sounds
 
 /// A text's distinct terms in each view, in order of first appearance.
 #[derive(Debug, Default)]
-pub(crate) struct Terms([Vec<String>; 3], Compounds);
-
-/// Product words written as a letter or two and Han characters ("T恤", "U盘", "A字裙"), which
-/// the views split apart: the letters and the first Han character that follows them ("t恤").
-/// They only tell which product a question names.
-#[derive(Debug, Default)]
-pub(crate) struct Compounds(Vec<String>);
-
-impl Compounds {
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &String> {
-        self.0.iter()
-    }
-}
+pub(crate) struct Terms([Vec<String>; 3], Vec<String>);
 
 /// Longest run of letters that makes a compound with the Han characters after it.
 const COMPOUND_LETTERS: usize = 2;
 
 impl Terms {
-    pub(crate) fn compounds(&self) -> &Compounds {
+    /// Product words written as a letter or two and Han characters ("T恤", "U盘", "A字裙"),
+    /// which the views split apart: the letters and the first Han character that follows them
+    /// ("t恤"). They only tell which product a question names.
+    pub(crate) fn compounds(&self) -> &[String] {
         &self.1
     }
 
@@ -241,7 +232,7 @@ impl Analyzer {
                 && letters.chars().count() <= COMPOUND_LETTERS
                 && let Some(first) = word.chars().next()
             {
-                terms.1.0.push(format!("{letters}{first}"));
+                terms.1.push(format!("{letters}{first}"));
             }
             previous = Some((script, word));
             match script {

@@ -20,8 +20,8 @@ pub(crate) struct SemanticIndex {
     embedder: TextEmbedder,
     phrasings: Embedded,
     answers: Embedded,
-    /// Embeddings of the lines of `chatter.txt`, back to back.
-    chatter: Vec<f32>,
+    /// The lines of `chatter.txt`, all as entry 0.
+    chatter: Embedded,
     entries: usize,
 }
 
@@ -37,13 +37,6 @@ const CHATTER: &str = include_str!("chatter.txt");
 
 fn chatter_lines() -> impl Iterator<Item = &'static str> {
     CHATTER.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'))
-}
-
-fn best_cosine(vectors: &[f32], asked: &[f32]) -> f32 {
-    vectors
-        .chunks_exact(TEXT_EMBEDDING_DIM)
-        .map(|vector| vector.iter().zip(asked).map(|(a, b)| a * b).sum::<f32>())
-        .fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// Texts of the FAQ, each an L2-normalised embedding with the entry it belongs to.
@@ -72,18 +65,28 @@ impl Embedded {
 
     /// Per entry, its best cosine to `asked` normalised as in the module documentation.
     fn entry_scores(&self, asked: &[f32], entries: usize) -> Vec<f32> {
+        against_the_median(self.best_cosines(asked, entries))
+    }
+
+    /// Per entry, its best cosine to `asked`.
+    fn best_cosines(&self, asked: &[f32], entries: usize) -> Vec<f32> {
         let mut best = vec![f32::NEG_INFINITY; entries];
         for (vector, entry) in self.vectors.chunks_exact(TEXT_EMBEDDING_DIM).zip(&self.entry_of) {
             let cosine: f32 = vector.iter().zip(asked).map(|(a, b)| a * b).sum();
             let slot = &mut best[*entry as usize];
             *slot = slot.max(cosine);
         }
-        let mut sorted: Vec<f32> = best.iter().copied().filter(|c| c.is_finite()).collect();
-        sorted.sort_by(f32::total_cmp);
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-        let room = (1.0 - median).max(f32::EPSILON);
-        best.into_iter().map(|cosine| ((cosine - median) / room).clamp(0.0, 1.0)).collect()
+        best
     }
+}
+
+/// Best cosines measured against the median one, as in the module documentation.
+fn against_the_median(best: Vec<f32>) -> Vec<f32> {
+    let mut sorted: Vec<f32> = best.iter().copied().filter(|c| c.is_finite()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let room = (1.0 - median).max(f32::EPSILON);
+    best.into_iter().map(|cosine| ((cosine - median) / room).clamp(0.0, 1.0)).collect()
 }
 
 impl SemanticIndex {
@@ -99,7 +102,7 @@ impl SemanticIndex {
         let index = Self {
             phrasings: Embedded::new(embedder, Side::Query, phrasings, &mut used)?,
             answers: Embedded::new(embedder, Side::Passage, answers, &mut used)?,
-            chatter: Embedded::new(embedder, Side::Query, &chatter, &mut used)?.vectors,
+            chatter: Embedded::new(embedder, Side::Query, &chatter, &mut used)?,
             embedder: embedder.clone(),
             entries,
         };
@@ -109,11 +112,14 @@ impl SemanticIndex {
 
     pub(crate) fn scores(&self, question: &str) -> Result<SemanticScores, TextEmbeddingError> {
         let asked = self.embedder.embed_query(question)?;
-        let by_phrasing = self.phrasings.entry_scores(&asked, self.entries);
+        let best_phrasings = self.phrasings.best_cosines(&asked, self.entries);
+        let closest_phrasing = best_phrasings.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let is_chatter = self.chatter.best_cosines(&asked, 1)[0] > closest_phrasing;
+        let by_phrasing = against_the_median(best_phrasings);
         let by_answer = self.answers.entry_scores(&asked, self.entries);
         Ok(SemanticScores {
             entries: by_phrasing.into_iter().zip(by_answer).map(|(p, a)| (p + a) / 2.0).collect(),
-            is_chatter: best_cosine(&self.chatter, &asked) > best_cosine(&self.phrasings.vectors, &asked),
+            is_chatter,
         })
     }
 }

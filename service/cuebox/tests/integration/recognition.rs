@@ -10,9 +10,24 @@ use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, asset, demo_st
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn gst(args: &[String]) {
-    let status = Command::new("gst-launch-1.0").arg("-q").args(args).status().unwrap();
+/// Runs a gst-launch-1.0 pipeline given as its elements, each with its properties.
+fn gst(elements: &[&[&str]]) {
+    let args: Vec<&str> = elements.join(&"!");
+    let status = Command::new("gst-launch-1.0").arg("-q").args(&args).status().unwrap();
     assert!(status.success(), "gst-launch-1.0 {args:?}");
+}
+
+/// A file property.
+fn location(path: &Path) -> String {
+    format!("location={}", path.display())
+}
+
+/// The video of the `source` elements encoded into an H.264 MP4 file at `out`.
+fn encode_h264_mp4(source: &[&[&str]], out: &Path) {
+    let sink = location(out);
+    let encode: [&[&str]; 4] =
+        [&["videoconvert"], &["x264enc", "speed-preset=ultrafast"], &["mp4mux"], &["filesink", &sink]];
+    gst(&[source, &encode].concat());
 }
 
 /// The cookie-box footage with the tumbler's EAN-13 printed over a corner of the frame.
@@ -26,29 +41,16 @@ fn clip_with_barcode(dir: &Path, code: &str) -> PathBuf {
     let png = dir.join("ean.png");
     label.save(&png).unwrap();
     let out = dir.join("box-with-tumbler-barcode.mp4");
-    gst(&[
-        "filesrc".into(),
-        format!("location={}", asset("demo/clips/1-box.mp4").display()),
-        "!".into(),
-        "decodebin".into(),
-        "!".into(),
-        "videoconvert".into(),
-        "!".into(),
-        "gdkpixbufoverlay".into(),
-        format!("location={}", png.display()),
-        "offset-x=20".into(),
-        "offset-y=340".into(),
-        "!".into(),
-        "videoconvert".into(),
-        "!".into(),
-        "x264enc".into(),
-        "speed-preset=ultrafast".into(),
-        "!".into(),
-        "mp4mux".into(),
-        "!".into(),
-        "filesink".into(),
-        format!("location={}", out.display()),
-    ]);
+    let (clip, overlay) = (location(&asset("demo/clips/1-box.mp4")), location(&png));
+    encode_h264_mp4(
+        &[
+            &["filesrc", &clip],
+            &["decodebin"],
+            &["videoconvert"],
+            &["gdkpixbufoverlay", &overlay, "offset-x=20", "offset-y=340"],
+        ],
+        &out,
+    );
     out
 }
 
@@ -86,40 +88,19 @@ fn a_catalog_barcode_in_view_wins_over_the_embedding() {
 /// One frame of the box footage, held for 10 s and encoded: a scene that does not change.
 fn still_clip(dir: &Path) -> PathBuf {
     let frame = dir.join("frame.png");
+    let (clip, frame_file) = (location(&asset("demo/clips/1-box.mp4")), location(&frame));
     gst(&[
-        "filesrc".into(),
-        format!("location={}", asset("demo/clips/1-box.mp4").display()),
-        "!".into(),
-        "decodebin".into(),
-        "!".into(),
-        "videoconvert".into(),
-        "!".into(),
-        "pngenc".into(),
-        "snapshot=true".into(),
-        "!".into(),
-        "filesink".into(),
-        format!("location={}", frame.display()),
+        &["filesrc", &clip],
+        &["decodebin"],
+        &["videoconvert"],
+        &["pngenc", "snapshot=true"],
+        &["filesink", &frame_file],
     ]);
     let out = dir.join("still.mp4");
-    gst(&[
-        "multifilesrc".into(),
-        format!("location={}", frame.display()),
-        "index=0".into(),
-        "stop-index=249".into(),
-        "caps=image/png,framerate=25/1".into(),
-        "!".into(),
-        "pngdec".into(),
-        "!".into(),
-        "videoconvert".into(),
-        "!".into(),
-        "x264enc".into(),
-        "speed-preset=ultrafast".into(),
-        "!".into(),
-        "mp4mux".into(),
-        "!".into(),
-        "filesink".into(),
-        format!("location={}", out.display()),
-    ]);
+    encode_h264_mp4(
+        &[&["multifilesrc", &frame_file, "index=0", "stop-index=249", "caps=image/png,framerate=25/1"], &["pngdec"]],
+        &out,
+    );
     out
 }
 
