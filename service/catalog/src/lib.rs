@@ -54,9 +54,13 @@ impl Parsed {
     }
 }
 
-/// Identifies an import: the catalog text and the bytes of every photo it names, in order.
-pub fn import_digest<'a>(text: &str, photos: impl IntoIterator<Item = &'a [u8]>) -> String {
+/// Identifies an import: the embedding model its photos are enrolled with (so that importing the
+/// same file under a new model enrolls its photos again), the catalog text and the bytes of every
+/// photo it names, in order.
+pub fn import_digest<'a>(model: &str, text: &str, photos: impl IntoIterator<Item = &'a [u8]>) -> String {
     let mut hasher = Sha256::new();
+    hasher.update((model.len() as u64).to_be_bytes());
+    hasher.update(model.as_bytes());
     hasher.update((text.len() as u64).to_be_bytes());
     hasher.update(text.as_bytes());
     for photo in photos {
@@ -71,12 +75,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digest_changes_with_text_or_any_photo() {
-        let a = import_digest("x", [b"1".as_slice(), b"2"]);
-        assert_eq!(a, import_digest("x", [b"1".as_slice(), b"2"]));
-        assert_ne!(a, import_digest("x", [b"1".as_slice(), b"3"]));
-        assert_ne!(a, import_digest("y", [b"1".as_slice(), b"2"]));
-        assert_ne!(import_digest("x1", []), import_digest("x", [b"1".as_slice()]));
+    fn digest_changes_with_model_text_or_any_photo() {
+        let a = import_digest("m", "x", [b"1".as_slice(), b"2"]);
+        assert_eq!(a, import_digest("m", "x", [b"1".as_slice(), b"2"]));
+        assert_ne!(a, import_digest("n", "x", [b"1".as_slice(), b"2"]));
+        assert_ne!(a, import_digest("m", "x", [b"1".as_slice(), b"3"]));
+        assert_ne!(a, import_digest("m", "y", [b"1".as_slice(), b"2"]));
+        assert_ne!(import_digest("m", "x1", []), import_digest("m", "x", [b"1".as_slice()]));
+        assert_ne!(import_digest("mx", "", []), import_digest("m", "x", []));
     }
 
     #[test]

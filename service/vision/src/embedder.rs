@@ -70,6 +70,13 @@ pub struct Embedder {
     info: Arc<ModelInfo>,
 }
 
+/// The sha256 of a model file, as [`ModelInfo::sha256`] gives it once loaded, without loading it.
+pub fn model_sha256(path: &Path) -> Result<String, VisionError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| VisionError::Model { path: path.to_owned(), message: e.to_string() })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
 impl Embedder {
     pub fn load(path: &Path) -> Result<Self, VisionError> {
         let started = Instant::now();

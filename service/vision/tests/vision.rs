@@ -271,11 +271,12 @@ mod evaluation {
     const RATE: f64 = 10.0;
     const TRACKER: TrackerConfig =
         TrackerConfig { enter: Duration::from_millis(300), exit: Duration::from_millis(1500) };
-    /// What the recommended finder reaches today on the test split and the clip (eval/README.md):
-    /// below the targets, kept as a floor so that a change that loses ground fails.
-    const REACHED_TOP1: f64 = 0.70;
+    /// What the recommended finder reaches today on the test split and the clip (eval/README.md),
+    /// kept as a floor so that a change that loses ground fails: top-1 is below its target, the
+    /// false products and all seven switches meet theirs.
+    const REACHED_TOP1: f64 = 0.75;
     const REACHED_FALSE_PRODUCT: f64 = FALSE_PRODUCT_TARGET;
-    const REACHED_SWITCHES_IN_TIME: usize = 6;
+    const REACHED_SWITCHES_IN_TIME: usize = 7;
 
     struct EvalSet {
         root: PathBuf,

@@ -123,6 +123,44 @@ fn importing_the_same_catalog_twice_is_a_no_op_and_export_round_trips() {
     assert!(text.contains("BISCUIT-BOX-01\t坎普罗东黄油曲奇礼盒 500g\t¥89.00"), "{text}");
 }
 
+#[test]
+fn importing_the_same_catalog_under_another_model_enrolls_its_photos_again() {
+    let db = demo_store();
+    // The shipped model with an unknown protobuf field appended: the same network, another file.
+    let models = tempfile::tempdir().unwrap();
+    let other_model = models.path().join("other.onnx");
+    let mut bytes = std::fs::read(asset("models/efficientnet-lite0.onnx")).unwrap();
+    bytes.extend([0xC0, 0x3E, 0x01]);
+    std::fs::write(&other_model, bytes).unwrap();
+    let photo = asset("demo/images/box-1.jpg");
+    let recognized = || {
+        let out = run(cuebox()
+            .args(["recognize", "--json", "--db"])
+            .arg(db.path())
+            .arg(&photo)
+            .env("CUEBOX_VISION_MODEL", &other_model));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        result["sku"].clone()
+    };
+    assert_eq!(recognized(), serde_json::Value::Null, "references of another model are not compared");
+
+    let import_under_other_model = || {
+        run(cuebox()
+            .args(["catalog", "import"])
+            .arg(asset("demo/catalog.yaml"))
+            .arg("--db")
+            .arg(db.path())
+            .env("CUEBOX_VISION_MODEL", &other_model))
+    };
+    let again = import_under_other_model();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("imported"), "{}", stdout(&again));
+    assert_eq!(recognized(), "BISCUIT-BOX-01");
+    let once_more = import_under_other_model();
+    assert!(stdout(&once_more).contains("unchanged"), "{}", stdout(&once_more));
+}
+
 /// Frames of the demo footage (recorded after the enrollment photos), decoded by GStreamer.
 fn frames(clip: &str, dir: &Path) -> Vec<PathBuf> {
     let pattern = dir.join(format!("{}-%04d.jpg", clip.replace('/', "_")));
