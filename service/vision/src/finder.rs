@@ -68,6 +68,9 @@ pub struct Finding {
     pub region: Crop,
     /// The hand that placed the regions, if the strategy looks for one and one was seen.
     pub hand: Option<Palm>,
+    /// How many of the strategy's regions were embedded: they are tried in order, and once
+    /// those embedded name a product the rest are skipped.
+    pub regions_embedded: usize,
 }
 
 /// The embedding model, the optional palm detector and the strategy: everything needed to turn a
@@ -255,18 +258,24 @@ impl Finder {
         }
     }
 
-    /// The product in view, or none: `decision.sku` is `None` unless the rule is met.
+    /// The product in view, or none: `decision.sku` is `None` unless the rule is met. Regions are
+    /// embedded in the strategy's order until a product is named (a product held up in the centre
+    /// square costs one embedding, not two).
     pub fn find(&self, view: RgbView<'_>, gallery: &Gallery, rule: DecisionRule) -> Result<Finding, VisionError> {
         let hand = self.hand(view)?;
         let crops = self.strategy.regions(view.width(), view.height(), hand.as_ref());
-        let embedded = crops
-            .iter()
-            .map(|&crop| Ok((crop, self.embedder.embed(view, crop)?)))
-            .collect::<Result<Vec<_>, VisionError>>()?;
-        let ranked = rank_regions(gallery, &embedded);
+        let mut embedded = Vec::with_capacity(crops.len());
+        let mut ranked = Vec::new();
+        for &crop in &crops {
+            embedded.push((crop, self.embedder.embed(view, crop)?));
+            ranked = rank_regions(gallery, &embedded);
+            if rule.names(ranked.iter().map(|(candidate, _)| candidate)) {
+                break;
+            }
+        }
         let region = ranked.first().map_or(crops[0], |(_, crop)| *crop);
         let decision = rule.decide(ranked.into_iter().map(|(candidate, _)| candidate).collect());
-        Ok(Finding { decision, region, hand })
+        Ok(Finding { decision, region, hand, regions_embedded: embedded.len() })
     }
 
     /// The reference embeddings of one photo of a product, as the strategy enrolls it.

@@ -69,10 +69,16 @@ impl Gallery {
 impl DecisionRule {
     pub fn decide(&self, candidates: Vec<Candidate>) -> Decision {
         let score = candidates.first().map_or(0.0, |c| c.score);
-        let second = candidates.get(1).map_or(0.0, |c| c.score.max(0.0));
-        let confident = score >= self.min_score && score - second >= self.min_margin;
-        let sku = if confident { candidates.first().map(|c| c.sku.clone()) } else { None };
+        let sku = if self.names(&candidates) { candidates.first().map(|c| c.sku.clone()) } else { None };
         Decision { sku, score, candidates }
+    }
+
+    /// Whether the best of `candidates` (best first) is confidently in view.
+    pub fn names<'a>(&self, candidates: impl IntoIterator<Item = &'a Candidate>) -> bool {
+        let mut candidates = candidates.into_iter();
+        let score = candidates.next().map_or(0.0, |c| c.score);
+        let second = candidates.next().map_or(0.0, |c| c.score.max(0.0));
+        score >= self.min_score && score - second >= self.min_margin
     }
 }
 

@@ -531,15 +531,23 @@ mod evaluation {
         let gallery = set.gallery(&finder);
         let samples = set.samples("test");
         let started = Instant::now();
+        let mut regions_embedded = [0usize; 2];
         let outcomes: Vec<Outcome> = samples
             .iter()
             .map(|sample| {
                 let image = load_image(&sample.path).unwrap();
                 let finding = finder.find(image.view().unwrap(), &gallery, RECOMMENDED_RULE).unwrap();
+                regions_embedded[usize::from(finding.decision.sku.is_some())] += finding.regions_embedded;
                 Outcome { kind: sample.kind.clone(), truth: sample.sku.clone(), ranked: finding.decision.candidates }
             })
             .collect();
         let per_frame = started.elapsed().as_secs_f64() * 1e3 / samples.len() as f64;
+        let named = outcomes.iter().filter(|o| RECOMMENDED_RULE.names(&o.ranked)).count();
+        let per_named = regions_embedded[1] as f64 / named as f64;
+        let per_unnamed = regions_embedded[0] as f64 / (outcomes.len() - named) as f64;
+        eprintln!("regions embedded a frame: {per_named:.2} where a product is named, {per_unnamed:.2} where none is");
+        assert_eq!(per_unnamed, 2.0, "a frame where no product is named has every region looked at");
+        assert!(per_named < 1.5, "the centre square names most held products on its own");
         let figures = Figures::of(&outcomes, RECOMMENDED_RULE);
         eprintln!(
             "test split, {} with {RECOMMENDED_RULE:?} ({per_frame:.0} ms a frame with decoding): {}",
