@@ -8,6 +8,8 @@ use cuebox_catalog::{ImportOutcome, Store, import_digest, parse_catalog};
 use cuebox_vision::{Embedder, RgbImage, decode_image};
 use serde_json::json;
 
+use crate::progress::Progress;
+
 /// Input that is wrong (exit code 2), one readable line per problem.
 #[derive(Debug)]
 pub struct BadInput(pub Vec<String>);
@@ -83,13 +85,20 @@ impl fmt::Display for ImportReport {
     }
 }
 
-/// Validates a catalog file and its photos, then imports it all or nothing.
-pub fn import_file(store: &Store, file: &Path, model: &Model) -> anyhow::Result<ImportReport> {
-    import_file_named(store, file, &file.display().to_string(), model)
+/// Validates a catalog file and its photos, then imports it all or nothing. With `progress`, a
+/// bar on a terminal's stderr follows the photos as they are enrolled.
+pub fn import_file(store: &Store, file: &Path, model: &Model, progress: bool) -> anyhow::Result<ImportReport> {
+    import_file_named(store, file, &file.display().to_string(), model, progress)
 }
 
 /// As [`import_file`], naming the file `shown` in every message (an uploaded file's own name).
-pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model) -> anyhow::Result<ImportReport> {
+pub fn import_file_named(
+    store: &Store,
+    file: &Path,
+    shown: &str,
+    model: &Model,
+    progress: bool,
+) -> anyhow::Result<ImportReport> {
     let shown = shown.to_owned();
     let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
     let mut parsed =
@@ -128,6 +137,7 @@ pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model)
     }
     let embedder = model.get()?;
     let mut references = Vec::new();
+    let mut bar = Progress::new("enrolling photos", parsed.images.len(), progress);
     for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
         let Some(decoded) = decoded else { continue };
         let view = decoded.view()?;
@@ -135,7 +145,9 @@ pub fn import_file_named(store: &Store, file: &Path, shown: &str, model: &Model)
             crate::recognition::references(embedder, &image.sku, view, view.full(), image.path.clone())
                 .with_context(|| format!("embedding {}", image.path))?,
         );
+        bar.advance();
     }
+    drop(bar);
     let outcome = store.import(&parsed.catalog, &references, &digest, &shown)?;
     Ok(ImportReport { outcome, photos: parsed.images.len(), warnings })
 }
@@ -189,13 +201,23 @@ fn decode_all(images: &[PathBuf]) -> anyhow::Result<Vec<RgbImage>> {
     if problems.is_empty() { Ok(decoded) } else { Err(BadInput(problems).into()) }
 }
 
-pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model: &Model) -> anyhow::Result<usize> {
+/// Adds (or with `replace`, replaces with) reference photos of a product; with `progress`, as
+/// [`import_file`].
+pub fn enroll(
+    store: &Store,
+    sku: &str,
+    images: &[PathBuf],
+    replace: bool,
+    model: &Model,
+    progress: bool,
+) -> anyhow::Result<usize> {
     if store.product(sku)?.is_none() {
         return Err(BadInput(vec![format!("--sku {sku}: no such product in the catalog")]).into());
     }
     let decoded = decode_all(images)?;
     let embedder = model.get()?;
     let mut references = Vec::new();
+    let mut bar = Progress::new("enrolling photos", images.len(), progress);
     for (path, image) in images.iter().zip(&decoded) {
         let view = image.view()?;
         references.extend(crate::recognition::references(
@@ -205,7 +227,9 @@ pub fn enroll(store: &Store, sku: &str, images: &[PathBuf], replace: bool, model
             view.full(),
             path.display().to_string(),
         )?);
+        bar.advance();
     }
+    drop(bar);
     Ok(store.enroll(sku, &references, replace)?)
 }
 

@@ -58,7 +58,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     if let (Mode::Demo { .. }, Some(demo)) = (mode, &demo) {
         let (store, embedder, catalog) = (store.clone(), embedder.clone(), demo.catalog.clone());
         let report = tokio::task::spawn_blocking(move || {
-            crate::commands::import_file(&store, &catalog, &crate::commands::Model::loaded(embedder))
+            crate::commands::import_file(&store, &catalog, &crate::commands::Model::loaded(embedder), false)
         })
         .await??;
         tracing::info!(%report, "demo catalog");

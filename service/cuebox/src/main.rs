@@ -13,6 +13,7 @@ mod messages;
 mod metrics;
 mod mqtt;
 mod panel;
+mod progress;
 mod recognition;
 mod web;
 
@@ -195,7 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Catalog(CatalogCommand::Import { file, db }) => {
-            let report = commands::import_file(&store_at(db)?, &file, &model)?;
+            let report = commands::import_file(&store_at(db)?, &file, &model, true)?;
             for warning in &report.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -220,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Enroll { sku, images, replace, db } => {
-            let total = commands::enroll(&store_at(db)?, &sku, &images, replace, &model)?;
+            let total = commands::enroll(&store_at(db)?, &sku, &images, replace, &model, true)?;
             println!("{sku}: {} photos enrolled, {total} references in all", images.len());
             Ok(())
         }

@@ -342,7 +342,8 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
     let result = blocking(move || {
         let embedder = recognizer.embedder();
         place_photos(&folder, &folder.join(&catalog))?;
-        let report = import_file_named(&store, &folder.join(&catalog), &catalog, &Model::loaded(embedder.clone()))?;
+        let report =
+            import_file_named(&store, &folder.join(&catalog), &catalog, &Model::loaded(embedder.clone()), false)?;
         recognizer.gallery.reload(&store, &embedder)?;
         Ok(report.to_string())
     })

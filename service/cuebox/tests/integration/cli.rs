@@ -161,6 +161,30 @@ fn importing_the_same_catalog_under_another_model_enrolls_its_photos_again() {
     assert!(stdout(&once_more).contains("unchanged"), "{}", stdout(&once_more));
 }
 
+#[test]
+fn a_progress_bar_follows_the_photos_on_a_terminal_and_only_there() {
+    let piped = tempfile::tempdir().unwrap();
+    let out = import(piped.path(), &asset("demo/catalog.yaml"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("enrolling photos"), "no bar into a pipe: {}", stderr(&out));
+
+    // util-linux's `script` runs the import on a pseudo-terminal and copies what it draws.
+    let on_terminal = tempfile::tempdir().unwrap();
+    let import = format!(
+        "{} catalog import {} --db {}",
+        env!("CARGO_BIN_EXE_cuebox"),
+        asset("demo/catalog.yaml").display(),
+        on_terminal.path().display()
+    );
+    let out = run(Command::new("script").args(["-qec", &import, "/dev/null"]).env_remove("RUST_LOG"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    for step in ["0/6", "3/6", "6/6"] {
+        assert!(shown.contains(&format!("] {step}")), "{step} missing from {shown:?}");
+    }
+    assert!(shown.contains("imported 2 products with 6 reference photos"), "{shown:?}");
+}
+
 /// Frames of the demo footage (recorded after the enrollment photos), decoded by GStreamer.
 fn frames(clip: &str, dir: &Path) -> Vec<PathBuf> {
     let pattern = dir.join(format!("{}-%04d.jpg", clip.replace('/', "_")));
