@@ -185,6 +185,65 @@ fn a_progress_bar_follows_the_photos_on_a_terminal_and_only_there() {
     assert!(shown.contains("imported 2 products with 6 reference photos"), "{shown:?}");
 }
 
+#[test]
+fn an_import_killed_at_any_moment_leaves_the_old_catalog_or_the_new_one() {
+    // Catalog B: the demo catalog with another price and name, beside copies of its photos.
+    let other = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(asset("demo/catalog.yaml")).unwrap();
+    let changed = demo.replace("amount: 89.00", "amount: 79.00").replace("曲奇礼盒 500g", "曲奇礼盒 400g");
+    assert_ne!(changed, demo);
+    std::fs::create_dir(other.path().join("images")).unwrap();
+    for entry in std::fs::read_dir(asset("demo/images")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), other.path().join("images").join(entry.file_name())).unwrap();
+    }
+    let catalogs = [asset("demo/catalog.yaml"), other.path().join("catalog.yaml")];
+    std::fs::write(&catalogs[1], changed).unwrap();
+
+    let fresh = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    assert!(import(fresh.path(), &catalogs[1]).status.success());
+    let full_import = started.elapsed();
+    let exports = [export(demo_store().path()), export(fresh.path())];
+    assert_ne!(exports[0], exports[1]);
+
+    let db = demo_store();
+    let mut current = 0;
+    let (mut killed_before_the_switch, mut finished) = (0, 0);
+    const KILLS: u32 = 24;
+    for attempt in 0..KILLS {
+        // Kill points spread over the whole import and as long again, in a scrambled order.
+        let at = full_import.mul_f64(2.0 * f64::from((attempt * 7) % KILLS) / f64::from(KILLS));
+        let next = 1 - current;
+        let mut child = cuebox()
+            .args(["catalog", "import"])
+            .arg(&catalogs[next])
+            .arg("--db")
+            .arg(db.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let now = export(db.path());
+        let found = exports.iter().position(|e| *e == now);
+        assert!(found.is_some(), "after a kill {at:?} into an import the store holds neither catalog:\n{now}");
+        assert_eq!(photos(db.path(), "BISCUIT-BOX-01"), 3, "the references follow the catalog");
+        match found {
+            Some(index) if index == next => finished += 1,
+            _ if !status.success() => killed_before_the_switch += 1,
+            _ => panic!("an import that exited {status} left the old catalog"),
+        }
+        current = found.unwrap_or(current);
+    }
+    eprintln!(
+        "{KILLS} imports killed at points over {full_import:?}: {killed_before_the_switch} left the old catalog, {finished} the new one"
+    );
+    assert!(killed_before_the_switch > 0 && finished > 0, "the kills covered the import from its start to its end");
+}
+
 /// Frames of the demo footage (recorded after the enrollment photos), decoded by GStreamer.
 fn frames(clip: &str, dir: &Path) -> Vec<PathBuf> {
     let pattern = dir.join(format!("{}-%04d.jpg", clip.replace('/', "_")));
