@@ -25,7 +25,7 @@ const REFERENCE: u8 = b'e';
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reference {
     pub sku: String,
-    /// Identifies the embedding model (sha256 of the model file).
+    /// Identifies the embedding model and its preprocessing (`cuebox_vision::ModelInfo::identity`).
     pub model: String,
     /// Where it came from (photo path, or "camera").
     pub origin: String,

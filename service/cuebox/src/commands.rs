@@ -52,11 +52,11 @@ impl Model {
         Ok(self.loaded.get_or_init(|| embedder))
     }
 
-    /// The model's sha256, without loading it.
-    pub fn sha256(&self) -> anyhow::Result<String> {
+    /// The model's identity (see `ModelInfo::identity`), without loading it.
+    pub fn identity(&self) -> anyhow::Result<String> {
         match self.loaded.get() {
-            Some(embedder) => Ok(embedder.info().sha256.clone()),
-            None => Ok(cuebox_vision::model_sha256(&crate::assets::model_path(self.configured.as_deref())?)?),
+            Some(embedder) => Ok(embedder.info().identity.clone()),
+            None => Ok(cuebox_vision::model_identity(&crate::assets::model_path(self.configured.as_deref())?)?),
         }
     }
 }
@@ -129,7 +129,7 @@ pub fn import_file_named(
     }
     let warnings: Vec<String> =
         cuebox_catalog::lint_parsed(&parsed, |_| true).iter().map(|f| format!("{shown}:{f}")).collect();
-    let digest = import_digest(&model.sha256()?, &text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
+    let digest = import_digest(&model.identity()?, &text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
     if let Some(header) = store.header()?
         && header.digest == digest
     {

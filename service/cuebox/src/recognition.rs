@@ -45,7 +45,7 @@ impl SharedGallery {
         let mut gallery = Gallery::default();
         let mut other_model = 0usize;
         for reference in store.references().context("reading enrolled references")? {
-            if reference.model != embedder.info().sha256 {
+            if reference.model != embedder.info().identity {
                 other_model += 1;
                 continue;
             }
@@ -156,7 +156,7 @@ pub fn references(
         .enumerate()
         .map(|(index, embedding)| Reference {
             sku: sku.to_owned(),
-            model: embedder.info().sha256.clone(),
+            model: embedder.info().identity.clone(),
             origin: origin.clone(),
             vector: embedding.as_slice().to_vec(),
             thumbnail: if index == 0 { thumbnail.clone() } else { Vec::new() },

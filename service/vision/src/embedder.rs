@@ -19,11 +19,17 @@ const LOGITS: usize = 1000;
 const PIXEL_MEAN: f32 = 127.0;
 const PIXEL_SCALE: f32 = 128.0;
 
+/// How a crop becomes the model's input; part of the model's identity, as embeddings made
+/// with another preprocessing are not comparable.
+const PREPROCESSING: &str = "RGB, area-resampled to 224x224, (v - 127) / 128";
+
 /// What was loaded: enrolled embeddings are only comparable under the same model.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
     pub name: String,
-    pub sha256: String,
+    /// The sha256 of the model file and of the preprocessing its input gets (see
+    /// [`model_identity`]): references enrolled under another identity are not comparable.
+    pub identity: String,
     pub load_ms: f64,
 }
 
@@ -70,11 +76,20 @@ pub struct Embedder {
     info: Arc<ModelInfo>,
 }
 
-/// The sha256 of a model file, as [`ModelInfo::sha256`] gives it once loaded, without loading it.
-pub fn model_sha256(path: &Path) -> Result<String, VisionError> {
+/// The identity of a model file, as [`ModelInfo::identity`] gives it once loaded, without loading it.
+pub fn model_identity(path: &Path) -> Result<String, VisionError> {
     let bytes =
         std::fs::read(path).map_err(|e| VisionError::Model { path: path.to_owned(), message: e.to_string() })?;
-    Ok(hex(&Sha256::digest(&bytes)))
+    Ok(identity(&bytes))
+}
+
+/// The sha256 of the model file's bytes, a zero byte and [`PREPROCESSING`].
+fn identity(model: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(model);
+    hasher.update([0]);
+    hasher.update(PREPROCESSING.as_bytes());
+    hex(&hasher.finalize())
 }
 
 impl Embedder {
@@ -82,7 +97,7 @@ impl Embedder {
         let started = Instant::now();
         let model_error = |message: String| VisionError::Model { path: path.to_owned(), message };
         let bytes = std::fs::read(path).map_err(|e| model_error(e.to_string()))?;
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let identity = identity(&bytes);
         let optimized = tract_onnx::onnx()
             .model_for_read(&mut bytes.as_slice())
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT_SIZE, INPUT_SIZE]).into()))
@@ -103,7 +118,7 @@ impl Embedder {
             .and_then(|()| Ok((optimized.into_runnable()?, embedding_only.into_runnable()?)))
             .map_err(|e| model_error(format!("{e:#}")))?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let info = ModelInfo { name, sha256, load_ms: started.elapsed().as_secs_f64() * 1e3 };
+        let info = ModelInfo { name, identity, load_ms: started.elapsed().as_secs_f64() * 1e3 };
         let embedder = Self { plan: plans.0, embedding_plan: plans.1, info: Arc::new(info) };
         let probe = vec![127u8; 32 * 32 * 3];
         let view = RgbView::new(32, 32, &probe)?;

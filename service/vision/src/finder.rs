@@ -14,7 +14,7 @@ use crate::{
 
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
-pub const RECOMMENDED_RULE: DecisionRule = DecisionRule { min_score: 0.31, min_margin: 0.03 };
+pub const RECOMMENDED_RULE: DecisionRule = DecisionRule { min_score: 0.305, min_margin: 0.0 };
 
 /// A square (or the whole frame) to embed.
 #[derive(Clone, Copy, Debug, PartialEq)]

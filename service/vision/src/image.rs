@@ -41,8 +41,8 @@ impl<'a> RgbView<'a> {
         Crop { x: 0, y: 0, width: self.width, height: self.height }
     }
 
-    /// Bilinear resample of `crop` to a `size`x`size` planar (CHW) tensor with
-    /// `(value - mean) / scale` normalisation, written into `out` (len 3*size*size).
+    /// Resample of `crop` to a `size`x`size` planar (CHW) tensor with `(value - mean) / scale`
+    /// normalisation, written into `out` (len 3*size*size); see [`RgbView::resample`].
     pub fn resample_normalized(
         &self,
         crop: Crop,
@@ -54,8 +54,12 @@ impl<'a> RgbView<'a> {
         self.resample(crop, size as u32, size as u32, mean, 1.0 / scale, out)
     }
 
-    /// Bilinear resample of `crop` to `width`x`height`, planar (CHW), each value `v` in 0..=255
-    /// written as `(v - mean) * factor` into `out` (len 3*width*height).
+    /// Resample of `crop` to `width`x`height`, planar (CHW), each value `v` in 0..=255 written
+    /// as `(v - mean) * factor` into `out` (len 3*width*height). Along an axis that shrinks,
+    /// each output pixel is the mean of the source pixels under it (area resampling: fine
+    /// patterns such as print on packaging average out instead of aliasing, as they do in the
+    /// antialiased resizing the models were trained with); along one that grows, it blends the
+    /// two nearest (bilinear).
     fn resample(
         &self,
         crop: Crop,
@@ -77,49 +81,86 @@ impl<'a> RgbView<'a> {
         if out.len() != 3 * plane {
             return Err(VisionError::Dimension { got: out.len(), expected: 3 * plane });
         }
-        let sx = crop.width as f32 / out_w as f32;
-        let sy = crop.height as f32 / out_h as f32;
-        let max_x = (crop.width - 1) as f32;
-        let max_y = (crop.height - 1) as f32;
-        // Offsets in the crop's row of the two pixels each output column blends, and the
-        // weight of the right one.
-        let columns: Vec<(usize, usize, f32)> = (0..out_w)
-            .map(|ox| {
-                let fx = ((ox as f32 + 0.5) * sx - 0.5).clamp(0.0, max_x);
-                let x0 = fx.floor() as usize;
-                let x1 = (x0 + 1).min(crop.width as usize - 1);
-                (3 * x0, 3 * x1, fx - x0 as f32)
-            })
-            .collect();
+        let columns = Taps::new(crop.width as usize, out_w);
+        let rows = Taps::new(crop.height as usize, out_h);
         let stride = self.width as usize * 3;
-        let span = 3 * crop.width as usize;
-        // The two source rows blended vertically first (contiguous, so vectorised), then each
-        // output column blends two pixels of that row.
+        let (start, span) = (3 * crop.x as usize, 3 * crop.width as usize);
+        // The source rows under an output row are blended first (contiguous, so vectorised),
+        // then each output column blends the pixels under it in that blended row.
         let mut blended = vec![0f32; span];
         let (red, rest) = out.split_at_mut(plane);
         let (green, blue) = rest.split_at_mut(plane);
         for (oy, ((red, green), blue)) in
             red.chunks_exact_mut(out_w).zip(green.chunks_exact_mut(out_w)).zip(blue.chunks_exact_mut(out_w)).enumerate()
         {
-            let fy = ((oy as f32 + 0.5) * sy - 0.5).clamp(0.0, max_y);
-            let y0 = fy.floor() as usize;
-            let y1 = (y0 + 1).min(crop.height as usize - 1);
-            let wy = fy - y0 as f32;
-            let start = 3 * crop.x as usize;
-            let row0 = &self.data[(crop.y as usize + y0) * stride + start..][..span];
-            let row1 = &self.data[(crop.y as usize + y1) * stride + start..][..span];
-            for i in 0..span {
-                let top = f32::from(row0[i]);
-                blended[i] = top + (f32::from(row1[i]) - top) * wy;
-            }
-            for (ox, &(x0, x1, wx)) in columns.iter().enumerate() {
-                let (Some(left), Some(right)) = (blended.get(x0..x0 + 3), blended.get(x1..x1 + 3)) else { continue };
-                for (c, plane_row) in [&mut *red, &mut *green, &mut *blue].into_iter().enumerate() {
-                    plane_row[ox] = (left[c] + (right[c] - left[c]) * wx - mean) * factor;
+            let (first_row, row_weights) = rows.of(oy);
+            blended.fill(0.0);
+            for (k, &weight) in row_weights.iter().enumerate() {
+                let row = &self.data[(crop.y as usize + first_row + k) * stride + start..][..span];
+                for (sum, &value) in blended.iter_mut().zip(row) {
+                    *sum += weight * f32::from(value);
                 }
+            }
+            for ox in 0..out_w {
+                let (first_column, column_weights) = columns.of(ox);
+                let mut pixel = [0f32; 3];
+                for (k, &weight) in column_weights.iter().enumerate() {
+                    let at = 3 * (first_column + k);
+                    for (c, sum) in pixel.iter_mut().enumerate() {
+                        *sum += weight * blended[at + c];
+                    }
+                }
+                red[ox] = (pixel[0] - mean) * factor;
+                green[ox] = (pixel[1] - mean) * factor;
+                blue[ox] = (pixel[2] - mean) * factor;
             }
         }
         Ok(())
+    }
+}
+
+/// For each output pixel along one axis, the first source pixel it reads and the weights of
+/// the source pixels from there on (they sum to 1).
+struct Taps {
+    first: Vec<usize>,
+    /// Where each output pixel's weights start in `weights`, and one past the last pixel's.
+    bounds: Vec<usize>,
+    weights: Vec<f32>,
+}
+
+impl Taps {
+    /// Taps resampling `source` pixels to `output` (both at least 1): each output pixel
+    /// averages the source pixels its footprint covers (weighted by how much of each it
+    /// covers) when shrinking, and blends the two nearest source pixels when growing.
+    fn new(source: usize, output: usize) -> Self {
+        let scale = source as f64 / output as f64;
+        let mut taps = Self { first: Vec::with_capacity(output), bounds: vec![0], weights: Vec::new() };
+        for o in 0..output {
+            if scale > 1.0 {
+                let (begin, end) = (o as f64 * scale, ((o + 1) as f64 * scale).min(source as f64));
+                let first = begin.floor() as usize;
+                taps.first.push(first);
+                for i in first..(end.ceil() as usize).min(source) {
+                    let covered = (end.min((i + 1) as f64) - begin.max(i as f64)).max(0.0);
+                    taps.weights.push((covered / (end - begin)) as f32);
+                }
+            } else {
+                let position = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, (source - 1) as f64);
+                let first = position.floor() as usize;
+                let right = (position - first as f64) as f32;
+                taps.first.push(first);
+                taps.weights.push(1.0 - right);
+                if first + 1 < source {
+                    taps.weights.push(right);
+                }
+            }
+            taps.bounds.push(taps.weights.len());
+        }
+        taps
+    }
+
+    fn of(&self, output: usize) -> (usize, &[f32]) {
+        (self.first[output], &self.weights[self.bounds[output]..self.bounds[output + 1]])
     }
 }
 
@@ -248,6 +289,49 @@ mod tests {
         view.resample_normalized(view.full(), 2, 0.0, 1.0, &mut out).unwrap();
         assert!((out[0] - 63.5).abs() < 1.0, "left half averages around 64, got {}", out[0]);
         assert!((out[1] - 191.5).abs() < 1.0, "right half averages around 192, got {}", out[1]);
+    }
+
+    #[test]
+    fn shrinking_averages_fine_stripes_instead_of_aliasing_them() {
+        // Columns alternately black and white, shrunk by 480/224: every output pixel covers
+        // about two stripes, so each is mid-grey; sampling two pixels per output pixel (plain
+        // bilinear) would give values from black to white.
+        let data: Vec<u8> = (0..480 * 4).flat_map(|i| [if i % 2 == 0 { 0 } else { 255 }; 3]).collect();
+        let view = RgbView::new(480, 4, &data).unwrap();
+        let mut out = vec![0.0; 3 * 224 * 224];
+        view.resample(view.full(), 224, 224, 0.0, 1.0, &mut out).unwrap();
+        let (low, high) = out.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        assert!(low > 100.0 && high < 155.0, "shrunk stripes range from {low} to {high}");
+    }
+
+    #[test]
+    fn growing_blends_the_nearest_pixels() {
+        let data = [0, 0, 0, 200, 200, 200];
+        let view = RgbView::new(2, 1, &data).unwrap();
+        let mut out = vec![0.0; 3 * 4];
+        view.resample(view.full(), 4, 1, 0.0, 1.0, &mut out).unwrap();
+        assert_eq!(&out[..4], &[0.0, 50.0, 150.0, 200.0]);
+    }
+
+    #[test]
+    fn taps_cover_the_source_once_with_weights_summing_to_one() {
+        for (source, output) in [(480, 224), (640, 224), (224, 224), (100, 224), (7, 3), (1, 5)] {
+            let taps = Taps::new(source, output);
+            let mut coverage = vec![0f64; source];
+            for o in 0..output {
+                let (first, weights) = taps.of(o);
+                let sum: f32 = weights.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{source}->{output} pixel {o}: weights sum to {sum}");
+                assert!(first + weights.len() <= source, "{source}->{output} pixel {o} reads past the source");
+                for (k, w) in weights.iter().enumerate() {
+                    coverage[first + k] += f64::from(*w);
+                }
+            }
+            if source >= output {
+                let each = output as f64 / source as f64;
+                assert!(coverage.iter().all(|c| (c - each).abs() < 1e-4), "{source}->{output}: {coverage:?}");
+            }
+        }
     }
 
     #[test]

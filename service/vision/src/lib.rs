@@ -13,7 +13,7 @@ mod scene;
 mod tracker;
 
 pub use barcode::{Barcode, BarcodeReader};
-pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo, model_sha256};
+pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo, model_identity};
 pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};

@@ -274,7 +274,7 @@ mod evaluation {
     /// What the recommended finder reaches today on the test split and the clip (eval/README.md),
     /// kept as a floor so that a change that loses ground fails: top-1 is below its target, the
     /// false products and all seven switches meet theirs.
-    const REACHED_TOP1: f64 = 0.75;
+    const REACHED_TOP1: f64 = 0.79;
     const REACHED_FALSE_PRODUCT: f64 = FALSE_PRODUCT_TARGET;
     const REACHED_SWITCHES_IN_TIME: usize = 7;
 
