@@ -219,7 +219,8 @@ impl EvalOp for DepthwiseConv {
             input.len(),
             g.channels * g.input[0] * g.input[1]
         );
-        let mut output = Tensor::zero::<f32>(&self.output_shape)?;
+        // SAFETY: `run` writes every value of the output before anything reads it.
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
         self.run(input, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
         Ok(tvec!(output.into_tvalue()))
     }
