@@ -7,9 +7,9 @@ use tract_onnx::prelude::*;
 
 use crate::{Crop, RgbView, VisionError};
 
-mod depthwise;
+mod direct_conv;
 
-pub(crate) use depthwise::replace_depthwise_convolutions;
+pub(crate) use direct_conv::replace_direct_convolutions;
 
 /// Side of the square model input.
 pub const INPUT_SIZE: usize = 224;
@@ -103,7 +103,7 @@ impl Embedder {
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT_SIZE, INPUT_SIZE]).into()))
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
-            .and_then(replace_depthwise_convolutions)
+            .and_then(replace_direct_convolutions)
             .and_then(|m| m.into_optimized())
             .map_err(|e| model_error(format!("{e:#}")))?;
         if optimized.outputs.len() != 2 {

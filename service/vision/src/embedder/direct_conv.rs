@@ -1,16 +1,22 @@
-//! Depthwise convolution (one filter per channel) for the mobile CNNs Cuebox runs, replacing
-//! tract's own at load time. tract 0.23 vectorises a depthwise row only at stride 1 and along
-//! rows of at least 8 points, so EfficientNet-Lite0's four stride-2 layers ran scalar (~70% of
-//! its depthwise time) and its 14x14 and 7x7 layers mostly scalar. Here every channel is copied
-//! once into a zero-padded plane, split into its column phases when the stride is 2, and a tile
-//! of output rows by 8 or 16 points accumulates tap by tap, so every load is contiguous at any
-//! stride and size. The ReLU6 that follows each depthwise convolution is fused in.
+//! Direct convolution for the convolutions of the mobile CNNs Cuebox runs that have few input
+//! channels per group, replacing tract's own at load time: the depthwise ones (one filter per
+//! channel) and the first layer on the RGB image.
+//! - tract 0.23 vectorises a depthwise row only at stride 1 and along rows of at least 8 points,
+//!   so EfficientNet-Lite0's four stride-2 depthwise layers ran scalar (~70% of its depthwise
+//!   time) and its 14x14 and 7x7 layers mostly scalar.
+//! - The first layer (3 channels in, 32 out, 3x3 at stride 2) went through tract's lazy im2col
+//!   and a matrix product whose inner dimension is only 27.
+//!
+//! Here the input channels of a group are copied once into zero-padded planes, split into their
+//! column phases when the stride is 2, and a tile of output rows by 8 or 16 points accumulates
+//! tap by tap over every input channel of the group, so every load is contiguous at any stride
+//! and size. A ReLU6 that follows the convolution is fused in.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
-use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 use tract_onnx::tract_core::ops::cnn::conv::Conv;
+use tract_onnx::tract_core::ops::cnn::{KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::math::{Max, Min};
 
 /// Output points along a row in one accumulator.
@@ -18,12 +24,16 @@ const LANES: usize = 8;
 /// Output rows computed together: independent accumulators keep the adders busy.
 const ROWS: usize = 4;
 
-/// Replaces every float depthwise convolution of `model` (a decluttered typed model in CHW or
-/// NCHW with N = 1) by [`DepthwiseConv`], folding a following `max(x, low)` then `min(x, high)`
-/// into it. Other nodes are left alone.
-pub fn replace_depthwise_convolutions(mut model: TypedModel) -> TractResult<TypedModel> {
+/// Most input channels per group a convolution may have to be run here: enough for an RGB
+/// image; with more, tract's matrix products are the faster way.
+const MAX_GROUP_INPUTS: usize = 4;
+
+/// Replaces every float convolution of `model` (a decluttered typed model in CHW or NCHW with
+/// N = 1) with at most [`MAX_GROUP_INPUTS`] input channels per group by [`DirectConv`], folding
+/// a following `max(x, low)` then `min(x, high)` into it. Other nodes are left alone.
+pub fn replace_direct_convolutions(mut model: TypedModel) -> TractResult<TypedModel> {
     for id in model.eval_order()? {
-        let Some(op) = depthwise_for(&model, id)? else { continue };
+        let Some(op) = direct_conv_for(&model, id)? else { continue };
         let node = model.node(id);
         let mut tail = OutletId::new(id, 0);
         let mut op = op;
@@ -31,7 +41,7 @@ pub fn replace_depthwise_convolutions(mut model: TypedModel) -> TractResult<Type
             op.clamp = Some((low, high));
             tail = clamped;
         }
-        let mut patch = TypedModelPatch::new("cuebox depthwise convolution");
+        let mut patch = TypedModelPatch::new("cuebox direct convolution");
         let input = patch.tap_model(&model, node.inputs[0])?;
         let output = patch.wire_node(&node.name, op, &[input])?[0];
         patch.shunt_outside(&model, tail, output)?;
@@ -40,8 +50,8 @@ pub fn replace_depthwise_convolutions(mut model: TypedModel) -> TractResult<Type
     Ok(model)
 }
 
-/// The replacement for node `id`, when it is a depthwise convolution this op can run.
-fn depthwise_for(model: &TypedModel, id: usize) -> TractResult<Option<DepthwiseConv>> {
+/// The replacement for node `id`, when it is a convolution this op can run.
+fn direct_conv_for(model: &TypedModel, id: usize) -> TractResult<Option<DirectConv>> {
     let node = model.node(id);
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
     let input_fact = model.outlet_fact(node.inputs[0])?;
@@ -52,10 +62,14 @@ fn depthwise_for(model: &TypedModel, id: usize) -> TractResult<Option<DepthwiseC
     };
     let input = conv.pool_spec.data_format.shape(input_shape.to_vec())?;
     let output = conv.pool_spec.data_format.shape(output_shape.to_vec())?;
-    let channels = *input.c();
+    let (input_channels, output_channels, groups) = (*input.c(), *output.c(), conv.group);
     let kernel_shape = &conv.pool_spec.kernel_shape;
-    let eligible = conv.group == channels
-        && conv.output_channels() == channels
+    let eligible = groups > 0
+        && input_channels % groups == 0
+        && output_channels % groups == 0
+        && input_channels / groups <= MAX_GROUP_INPUTS
+        && conv.output_channels() == output_channels
+        && conv.kernel_fmt == KernelFormat::OIHW
         && conv.q_params.is_none()
         && input_fact.datum_type == f32::datum_type()
         && !input.fmt.c_is_last()
@@ -79,23 +93,25 @@ fn depthwise_for(model: &TypedModel, id: usize) -> TractResult<Option<DepthwiseC
     let weights = kernel.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
     let bias = bias.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
     let bias = match bias.len() {
-        1 => vec![bias[0]; channels],
-        n if n == channels => bias,
+        1 => vec![bias[0]; output_channels],
+        n if n == output_channels => bias,
         _ => return Ok(None),
     };
     let strides = conv.pool_spec.strides();
     let geometry = Geometry {
-        channels,
+        input_channels,
+        output_channels,
+        groups,
         input: [input.hw_dims()[0], input.hw_dims()[1]],
         output: [output.hw_dims()[0], output.hw_dims()[1]],
         kernel: [kernel_shape[0], kernel_shape[1]],
         strides: [strides[0], strides[1]],
         pad_before,
     };
-    if weights.len() != channels * geometry.kernel[0] * geometry.kernel[1] || geometry.is_empty() {
+    if geometry.is_empty() || weights.len() != output_channels * geometry.taps() {
         return Ok(None);
     }
-    Ok(Some(DepthwiseConv {
+    Ok(Some(DirectConv {
         geometry,
         output_shape: output_shape.into(),
         weights: weights.into(),
@@ -138,7 +154,9 @@ fn scalar_operand<M: BinMiniOp>(model: &TypedModel, node: &TypedNode, wire: Outl
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Geometry {
-    channels: usize,
+    input_channels: usize,
+    output_channels: usize,
+    groups: usize,
     input: [usize; 2],
     output: [usize; 2],
     kernel: [usize; 2],
@@ -160,24 +178,47 @@ impl Geometry {
         read.max((self.pad_before[1] + self.input[1]).div_ceil(self.strides[1]))
     }
 
+    fn group_inputs(&self) -> usize {
+        self.input_channels / self.groups
+    }
+
+    fn group_outputs(&self) -> usize {
+        self.output_channels / self.groups
+    }
+
+    /// Weights of one output channel: a filter over every input channel of its group.
+    fn taps(&self) -> usize {
+        self.group_inputs() * self.kernel[0] * self.kernel[1]
+    }
+
     fn is_empty(&self) -> bool {
-        [self.channels, self.input[0], self.input[1], self.output[0], self.output[1], self.kernel[0], self.kernel[1]]
-            .contains(&0)
+        [
+            self.input_channels,
+            self.output_channels,
+            self.input[0],
+            self.input[1],
+            self.output[0],
+            self.output[1],
+            self.kernel[0],
+            self.kernel[1],
+        ]
+        .contains(&0)
     }
 }
 
-/// Depthwise convolution of a CHW (or 1CHW) float tensor, with an optional fused clamp.
+/// Convolution of a CHW (or 1CHW) float tensor with few input channels per group, with an
+/// optional fused clamp.
 #[derive(Clone, Debug)]
-pub struct DepthwiseConv {
+pub struct DirectConv {
     geometry: Geometry,
     output_shape: TVec<usize>,
-    /// `[channel][kernel row][kernel column]`.
+    /// `[output channel][input channel of its group][kernel row][kernel column]`.
     weights: Arc<[f32]>,
     bias: Arc<[f32]>,
     clamp: Option<(f32, f32)>,
 }
 
-impl PartialEq for DepthwiseConv {
+impl PartialEq for DirectConv {
     fn eq(&self, other: &Self) -> bool {
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         let clamp_bits = |clamp: Option<(f32, f32)>| clamp.map(|(low, high)| (low.to_bits(), high.to_bits()));
@@ -190,11 +231,11 @@ impl PartialEq for DepthwiseConv {
 }
 
 // Floats are compared by their bits, which is an equivalence.
-impl Eq for DepthwiseConv {}
+impl Eq for DirectConv {}
 
-impl Op for DepthwiseConv {
+impl Op for DirectConv {
     fn name(&self) -> StaticName {
-        "CueboxDepthwiseConv".into()
+        "CueboxDirectConv".into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
@@ -208,16 +249,16 @@ impl Op for DepthwiseConv {
     op_as_typed_op!();
 }
 
-impl EvalOp for DepthwiseConv {
+impl EvalOp for DirectConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let [input] = &inputs[..] else { bail!("CueboxDepthwiseConv takes one input") };
+        let [input] = &inputs[..] else { bail!("CueboxDirectConv takes one input") };
         let input = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let g = &self.geometry;
         ensure!(
-            input.len() == g.channels * g.input[0] * g.input[1],
-            "CueboxDepthwiseConv input has {} values, expected {}",
+            input.len() == g.input_channels * g.input[0] * g.input[1],
+            "CueboxDirectConv input has {} values, expected {}",
             input.len(),
-            g.channels * g.input[0] * g.input[1]
+            g.input_channels * g.input[0] * g.input[1]
         );
         // SAFETY: `run` writes every value of the output before anything reads it.
         let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
@@ -228,7 +269,7 @@ impl EvalOp for DepthwiseConv {
     op_out_of_plan!();
 }
 
-impl TypedOp for DepthwiseConv {
+impl TypedOp for DirectConv {
     fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         Ok(tvec!(f32::fact(&*self.output_shape)))
     }
@@ -236,7 +277,7 @@ impl TypedOp for DepthwiseConv {
     as_op!();
 }
 
-impl DepthwiseConv {
+impl DirectConv {
     fn run(&self, input: &[f32], output: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma") {
@@ -250,14 +291,14 @@ impl DepthwiseConv {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
-fn run_avx_fma(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
+fn run_avx_fma(op: &DirectConv, input: &[f32], output: &mut [f32]) {
     run::<true>(op, input, output)
 }
 
 /// `FUSED`: multiply-adds in one rounding, where the CPU has the instruction (a software
 /// fused multiply-add would be far slower than the two operations).
 #[inline(always)]
-fn run<const FUSED: bool>(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
+fn run<const FUSED: bool>(op: &DirectConv, input: &[f32], output: &mut [f32]) {
     let g = &op.geometry;
     let [ih, iw] = g.input;
     let [oh, ow] = g.output;
@@ -265,51 +306,76 @@ fn run<const FUSED: bool>(op: &DepthwiseConv, input: &[f32], output: &mut [f32])
     let [sh, sw] = g.strides;
     let width = g.phase_width();
     let phase_size = g.padded_rows() * width;
+    let channel_size = sw * phase_size;
     let (top, left) = (g.pad_before[0], g.pad_before[1]);
-    // Every channel fills the same interior of `padded`; its borders stay zero.
-    let mut padded = vec![0f32; sw * phase_size];
-    let tap_offsets: Vec<usize> =
-        (0..kh).flat_map(|ky| (0..kw).map(move |kx| (kx % sw) * phase_size + ky * width + kx / sw)).collect();
-    for (channel, plane) in input.chunks_exact(ih * iw).enumerate() {
-        for (y, line) in plane.chunks_exact(iw).enumerate() {
-            let row = (top + y) * width;
-            if sw == 1 {
-                padded[row + left..][..iw].copy_from_slice(line);
-                continue;
-            }
-            // Padded column `left + x` lands in phase `(left + x) % 2`, at `(left + x) / 2`.
-            let (phase_zero, phase_one) = padded.split_at_mut(phase_size);
-            let (even_phase, odd_phase) = if left % 2 == 0 { (phase_zero, phase_one) } else { (phase_one, phase_zero) };
-            let even = &mut even_phase[row + left / 2..][..iw.div_ceil(2)];
-            let odd = &mut odd_phase[row + left.div_ceil(2)..][..iw / 2];
-            for ((even, odd), pair) in even.iter_mut().zip(odd.iter_mut()).zip(line.chunks_exact(2)) {
-                *even = pair[0];
-                *odd = pair[1];
-            }
-            if let (Some(last), Some(&value)) = (even.last_mut(), line.last())
-                && iw % 2 == 1
-            {
-                *last = value;
-            }
+    // Every input channel of a group fills the same interior of its part of `padded`; the
+    // borders stay zero.
+    let mut padded = vec![0f32; g.group_inputs() * channel_size];
+    let tap_offsets: Vec<usize> = (0..g.group_inputs())
+        .flat_map(|c| {
+            (0..kh).flat_map(move |ky| {
+                (0..kw).map(move |kx| c * channel_size + (kx % sw) * phase_size + ky * width + kx / sw)
+            })
+        })
+        .collect();
+    let taps = g.taps();
+    for (group, planes) in input.chunks_exact(g.group_inputs() * ih * iw).enumerate() {
+        for (plane, channel) in planes.chunks_exact(ih * iw).zip(padded.chunks_exact_mut(channel_size)) {
+            fill_padded(channel, plane, [iw, left, top], width, phase_size, sw);
         }
-        let tile = Tile {
-            padded: &padded,
-            tap_offsets: &tap_offsets,
-            taps: &op.weights[channel * kh * kw..][..kh * kw],
-            bias: op.bias[channel],
-            row_step: sh * width,
-            clamp: op.clamp,
-        };
-        let out = &mut output[channel * oh * ow..];
-        if ow > LANES {
-            tile.run::<{ 2 * LANES }, FUSED>(out, oh, ow);
-        } else {
-            tile.run::<LANES, FUSED>(out, oh, ow);
+        for output_channel in group * g.group_outputs()..(group + 1) * g.group_outputs() {
+            let tile = Tile {
+                padded: &padded,
+                tap_offsets: &tap_offsets,
+                taps: &op.weights[output_channel * taps..][..taps],
+                bias: op.bias[output_channel],
+                row_step: sh * width,
+                clamp: op.clamp,
+            };
+            let out = &mut output[output_channel * oh * ow..];
+            if ow > LANES {
+                tile.run::<{ 2 * LANES }, FUSED>(out, oh, ow);
+            } else {
+                tile.run::<LANES, FUSED>(out, oh, ow);
+            }
         }
     }
 }
 
-/// One channel's padded plane and filter.
+/// Copies an input plane, `iw` wide, into the interior of `channel` (its padded plane, or at
+/// stride 2 its two column phases one after the other), below `top` and right of `left` padding.
+fn fill_padded(
+    channel: &mut [f32],
+    plane: &[f32],
+    [iw, left, top]: [usize; 3],
+    width: usize,
+    phase_size: usize,
+    sw: usize,
+) {
+    for (y, line) in plane.chunks_exact(iw).enumerate() {
+        let row = (top + y) * width;
+        if sw == 1 {
+            channel[row + left..][..iw].copy_from_slice(line);
+            continue;
+        }
+        // Padded column `left + x` lands in phase `(left + x) % 2`, at `(left + x) / 2`.
+        let (phase_zero, phase_one) = channel.split_at_mut(phase_size);
+        let (even_phase, odd_phase) = if left % 2 == 0 { (phase_zero, phase_one) } else { (phase_one, phase_zero) };
+        let even = &mut even_phase[row + left / 2..][..iw.div_ceil(2)];
+        let odd = &mut odd_phase[row + left.div_ceil(2)..][..iw / 2];
+        for ((even, odd), pair) in even.iter_mut().zip(odd.iter_mut()).zip(line.chunks_exact(2)) {
+            *even = pair[0];
+            *odd = pair[1];
+        }
+        if let (Some(last), Some(&value)) = (even.last_mut(), line.last())
+            && iw % 2 == 1
+        {
+            *last = value;
+        }
+    }
+}
+
+/// The padded planes of a group's input channels and one output channel's filter over them.
 struct Tile<'a> {
     padded: &'a [f32],
     tap_offsets: &'a [usize],
@@ -374,25 +440,46 @@ fn accumulate<const W: usize, const FUSED: bool>(acc: &mut [[f32; W]; ROWS], k: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tract_onnx::tract_core::ops::cnn::{KernelFormat, PoolSpec};
+    use tract_onnx::tract_core::ops::cnn::PoolSpec;
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
-    /// A CHW model: depthwise convolution, then optionally ReLU6 as max/min with constants.
-    fn model(
+    /// The shape of a convolution to test: channels in and out, groups, input size, kernel side,
+    /// stride, pads (top, left, bottom, right), and whether ReLU6 follows.
+    #[derive(Clone, Copy, Debug)]
+    struct Case {
+        inputs: usize,
+        outputs: usize,
+        groups: usize,
+        size: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        pads: [usize; 4],
+        relu6: bool,
+    }
+
+    /// A depthwise convolution case.
+    fn depthwise(
         channels: usize,
         size: [usize; 2],
         kernel: usize,
         stride: usize,
         pads: [usize; 4],
         relu6: bool,
-    ) -> TypedModel {
+    ) -> Case {
+        Case { inputs: channels, outputs: channels, groups: channels, size, kernel, stride, pads, relu6 }
+    }
+
+    /// A CHW model: the convolution, then optionally ReLU6 as max/min with constants.
+    fn model(case: Case) -> TypedModel {
+        let Case { inputs, outputs, groups, size, kernel, stride, pads, relu6 } = case;
         let mut model = TypedModel::default();
-        let input = model.add_source("input", f32::fact([channels, size[0], size[1]])).unwrap();
-        let weights: Vec<f32> = (0..channels * kernel * kernel).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
-        let bias: Vec<f32> = (0..channels).map(|c| c as f32 / 5.0 - 1.0).collect();
-        let weights =
-            model.add_const("weights", Tensor::from_shape(&[channels, 1, kernel, kernel], &weights).unwrap()).unwrap();
-        let bias = model.add_const("bias", Tensor::from_shape(&[channels], &bias).unwrap()).unwrap();
+        let input = model.add_source("input", f32::fact([inputs, size[0], size[1]])).unwrap();
+        let weights: Vec<f32> =
+            (0..outputs * inputs / groups * kernel * kernel).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let bias: Vec<f32> = (0..outputs).map(|c| c as f32 / 5.0 - 1.0).collect();
+        let shape = [outputs, inputs / groups, kernel, kernel];
+        let weights = model.add_const("weights", Tensor::from_shape(&shape, &weights).unwrap()).unwrap();
+        let bias = model.add_const("bias", Tensor::from_shape(&[outputs], &bias).unwrap()).unwrap();
         let conv = Conv {
             pool_spec: PoolSpec {
                 data_format: DataFormat::CHW,
@@ -400,11 +487,11 @@ mod tests {
                 padding: PaddingSpec::Explicit(tvec!(pads[0], pads[1]), tvec!(pads[2], pads[3])),
                 dilations: None,
                 strides: Some(tvec!(stride, stride)),
-                input_channels: channels,
-                output_channels: channels,
+                input_channels: inputs,
+                output_channels: outputs,
             },
             kernel_fmt: KernelFormat::OIHW,
-            group: channels,
+            group: groups,
             q_params: None,
         };
         let mut wire = model.wire_node("conv", conv, &[input, weights, bias]).unwrap()[0];
@@ -418,6 +505,10 @@ mod tests {
         model.into_decluttered().unwrap()
     }
 
+    fn op_names(model: &TypedModel) -> Vec<String> {
+        model.nodes().iter().map(|n| n.op().name().to_string()).collect()
+    }
+
     fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
         let outputs =
             model.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(input.clone().into())).unwrap();
@@ -425,40 +516,67 @@ mod tests {
     }
 
     #[test]
-    fn agrees_with_tract_at_every_stride_size_and_padding() {
-        for (channels, size, kernel, stride, pads, relu6) in [
-            (3, [7, 7], 5, 1, [2, 2, 2, 2], true),
-            (5, [14, 14], 3, 1, [1, 1, 1, 1], false),
-            (2, [112, 112], 3, 2, [0, 0, 1, 1], true),
-            (4, [56, 56], 5, 2, [1, 1, 2, 2], true),
-            (3, [14, 13], 5, 2, [1, 2, 2, 1], false),
-            (2, [9, 30], 1, 1, [0, 0, 0, 0], false),
-            (17, [28, 28], 3, 1, [1, 1, 1, 1], true),
+    fn agrees_with_tract_at_every_stride_size_padding_and_grouping() {
+        let dense = |inputs, outputs, size, kernel, stride, pads, relu6| Case {
+            inputs,
+            outputs,
+            groups: 1,
+            size,
+            kernel,
+            stride,
+            pads,
+            relu6,
+        };
+        for case in [
+            depthwise(3, [7, 7], 5, 1, [2, 2, 2, 2], true),
+            depthwise(5, [14, 14], 3, 1, [1, 1, 1, 1], false),
+            depthwise(2, [112, 112], 3, 2, [0, 0, 1, 1], true),
+            depthwise(4, [56, 56], 5, 2, [1, 1, 2, 2], true),
+            depthwise(3, [14, 13], 5, 2, [1, 2, 2, 1], false),
+            depthwise(2, [9, 30], 1, 1, [0, 0, 0, 0], false),
+            depthwise(17, [28, 28], 3, 1, [1, 1, 1, 1], true),
+            // EfficientNet-Lite0's first layer on the RGB image, and smaller dense ones.
+            dense(3, 32, [224, 224], 3, 2, [0, 0, 1, 1], true),
+            dense(3, 5, [15, 12], 3, 1, [1, 1, 1, 1], false),
+            dense(4, 3, [9, 11], 5, 2, [2, 1, 2, 2], true),
+            // Two input channels and three output channels per group.
+            Case { inputs: 4, outputs: 6, groups: 2, size: [10, 10], kernel: 3, stride: 1, pads: [1; 4], relu6: false },
         ] {
-            let reference = model(channels, size, kernel, stride, pads, relu6);
-            let replaced = replace_depthwise_convolutions(reference.clone()).unwrap();
-            let ops: Vec<String> = replaced.nodes().iter().map(|n| n.op().name().to_string()).collect();
-            assert!(ops.contains(&"CueboxDepthwiseConv".to_string()), "{ops:?}");
-            assert!(!ops.iter().any(|op| op == "Max" || op == "Min"), "the clamp is fused: {ops:?}");
-            let values: Vec<f32> =
-                (0..channels * size[0] * size[1]).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 9.0).collect();
-            let input = Tensor::from_shape(&[channels, size[0], size[1]], &values).unwrap();
+            let reference = model(case);
+            let replaced = replace_direct_convolutions(reference.clone()).unwrap();
+            let ops = op_names(&replaced);
+            assert!(ops.contains(&"CueboxDirectConv".to_string()), "{case:?}: {ops:?}");
+            if case.relu6 {
+                assert!(!ops.iter().any(|op| op == "Max" || op == "Min"), "the clamp is fused: {ops:?}");
+            }
+            let values: Vec<f32> = (0..case.inputs * case.size[0] * case.size[1])
+                .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 9.0)
+                .collect();
+            let input = Tensor::from_shape(&[case.inputs, case.size[0], case.size[1]], &values).unwrap();
             let (expected, ours) = (run(reference, &input), run(replaced, &input));
             assert_eq!(expected.len(), ours.len());
             let worst = expected.iter().zip(&ours).map(|(a, b)| (a - b).abs() / (1.0 + a.abs())).fold(0f32, f32::max);
-            assert!(worst < 1e-5, "{channels}x{size:?} kernel {kernel} stride {stride} pads {pads:?}: off by {worst}");
+            assert!(worst < 1e-5, "{case:?}: off by {worst}");
         }
     }
 
     #[test]
+    fn convolutions_with_many_inputs_per_group_are_left_to_tract() {
+        let case =
+            Case { inputs: 16, outputs: 8, groups: 1, size: [6, 6], kernel: 1, stride: 1, pads: [0; 4], relu6: false };
+        let replaced = replace_direct_convolutions(model(case)).unwrap();
+        assert!(!op_names(&replaced).contains(&"CueboxDirectConv".to_string()));
+    }
+
+    #[test]
     fn a_clamp_with_another_consumer_is_not_fused() {
-        let mut reference = model(2, [8, 8], 3, 1, [1, 1, 1, 1], false);
+        let mut reference = model(depthwise(2, [8, 8], 3, 1, [1, 1, 1, 1], false));
         let conv_output = reference.outputs[0];
         let zero = reference.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
         let max =
             reference.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[conv_output, zero]).unwrap()[0];
         reference.select_output_outlets(&[conv_output, max]).unwrap();
-        let replaced = replace_depthwise_convolutions(reference).unwrap();
+        let replaced = replace_direct_convolutions(reference).unwrap();
         assert!(replaced.nodes().iter().any(|n| n.op().name() == "Max"));
     }
 }
