@@ -398,12 +398,16 @@ impl Tile<'_> {
             for start in (0..ow).step_by(W).rev() {
                 let base = first_row * step + start;
                 let mut acc = [[self.bias; W]; ROWS];
+                // Every tap's window lies inside `padded` (see `Geometry::padded_rows` and
+                // `phase_width`); checked here once for the furthest tap, not tap by tap.
+                let furthest = self.tap_offsets.iter().max().map_or(0, |offset| base + offset + (ROWS - 1) * step + W);
+                assert!(furthest <= self.padded.len(), "a tap reads past the padded planes");
+                let padded = self.padded.as_ptr();
                 for (&offset, &k) in self.tap_offsets.iter().zip(self.taps) {
-                    let at = base + offset;
-                    let Some(window) = self.padded.get(at..at + (ROWS - 1) * step + W) else { continue };
-                    let sources: [&[f32; W]; ROWS] = std::array::from_fn(|r| {
-                        <&[f32; W]>::try_from(&window[r * step..r * step + W]).unwrap_or(&[0.0; W])
-                    });
+                    // SAFETY: `base + offset + r * step + W <= furthest <= padded.len()` for every
+                    // row `r < ROWS`, so each array lies inside `self.padded`.
+                    let sources: [&[f32; W]; ROWS] =
+                        std::array::from_fn(|r| unsafe { &*padded.add(base + offset + r * step).cast::<[f32; W]>() });
                     accumulate::<W, FUSED>(&mut acc, k, &sources);
                 }
                 let count = W.min(ow - start);
