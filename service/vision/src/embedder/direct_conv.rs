@@ -461,18 +461,6 @@ mod tests {
         relu6: bool,
     }
 
-    /// A depthwise convolution case.
-    fn depthwise(
-        channels: usize,
-        size: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        pads: [usize; 4],
-        relu6: bool,
-    ) -> Case {
-        Case { inputs: channels, outputs: channels, groups: channels, size, kernel, stride, pads, relu6 }
-    }
-
     /// A CHW model: the convolution, then optionally ReLU6 as max/min with constants.
     fn model(case: Case) -> TypedModel {
         let Case { inputs, outputs, groups, size, kernel, stride, pads, relu6 } = case;
@@ -521,31 +509,23 @@ mod tests {
 
     #[test]
     fn agrees_with_tract_at_every_stride_size_padding_and_grouping() {
-        let dense = |inputs, outputs, size, kernel, stride, pads, relu6| Case {
-            inputs,
-            outputs,
-            groups: 1,
-            size,
-            kernel,
-            stride,
-            pads,
-            relu6,
-        };
-        for case in [
-            depthwise(3, [7, 7], 5, 1, [2, 2, 2, 2], true),
-            depthwise(5, [14, 14], 3, 1, [1, 1, 1, 1], false),
-            depthwise(2, [112, 112], 3, 2, [0, 0, 1, 1], true),
-            depthwise(4, [56, 56], 5, 2, [1, 1, 2, 2], true),
-            depthwise(3, [14, 13], 5, 2, [1, 2, 2, 1], false),
-            depthwise(2, [9, 30], 1, 1, [0, 0, 0, 0], false),
-            depthwise(17, [28, 28], 3, 1, [1, 1, 1, 1], true),
+        // Channels in, out and groups; input size; kernel; stride; pads; ReLU6.
+        for ([inputs, outputs, groups], size, kernel, stride, pads, relu6) in [
+            ([3, 3, 3], [7, 7], 5, 1, [2, 2, 2, 2], true),
+            ([5, 5, 5], [14, 14], 3, 1, [1, 1, 1, 1], false),
+            ([2, 2, 2], [112, 112], 3, 2, [0, 0, 1, 1], true),
+            ([4, 4, 4], [56, 56], 5, 2, [1, 1, 2, 2], true),
+            ([3, 3, 3], [14, 13], 5, 2, [1, 2, 2, 1], false),
+            ([2, 2, 2], [9, 30], 1, 1, [0, 0, 0, 0], false),
+            ([17, 17, 17], [28, 28], 3, 1, [1, 1, 1, 1], true),
             // EfficientNet-Lite0's first layer on the RGB image, and smaller dense ones.
-            dense(3, 32, [224, 224], 3, 2, [0, 0, 1, 1], true),
-            dense(3, 5, [15, 12], 3, 1, [1, 1, 1, 1], false),
-            dense(4, 3, [9, 11], 5, 2, [2, 1, 2, 2], true),
+            ([3, 32, 1], [224, 224], 3, 2, [0, 0, 1, 1], true),
+            ([3, 5, 1], [15, 12], 3, 1, [1, 1, 1, 1], false),
+            ([4, 3, 1], [9, 11], 5, 2, [2, 1, 2, 2], true),
             // Two input channels and three output channels per group.
-            Case { inputs: 4, outputs: 6, groups: 2, size: [10, 10], kernel: 3, stride: 1, pads: [1; 4], relu6: false },
+            ([4, 6, 2], [10, 10], 3, 1, [1, 1, 1, 1], false),
         ] {
+            let case = Case { inputs, outputs, groups, size, kernel, stride, pads, relu6 };
             let reference = model(case);
             let replaced = replace_direct_convolutions(reference.clone()).unwrap();
             let ops = op_names(&replaced);
@@ -574,7 +554,9 @@ mod tests {
 
     #[test]
     fn a_clamp_with_another_consumer_is_not_fused() {
-        let mut reference = model(depthwise(2, [8, 8], 3, 1, [1, 1, 1, 1], false));
+        let depthwise =
+            Case { inputs: 2, outputs: 2, groups: 2, size: [8, 8], kernel: 3, stride: 1, pads: [1; 4], relu6: false };
+        let mut reference = model(depthwise);
         let conv_output = reference.outputs[0];
         let zero = reference.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
         let max =
