@@ -111,8 +111,13 @@ fn direct_conv_for(model: &TypedModel, id: usize) -> TractResult<Option<DirectCo
     if geometry.is_empty() || weights.len() != output_channels * geometry.taps() {
         return Ok(None);
     }
+    let tap_offsets = geometry.tap_offsets();
+    if !geometry.reads_stay_inside(&tap_offsets) {
+        return Ok(None);
+    }
     Ok(Some(DirectConv {
         geometry,
+        tap_offsets: tap_offsets.into(),
         output_shape: output_shape.into(),
         weights: weights.into(),
         bias: bias.into(),
@@ -186,6 +191,39 @@ impl Geometry {
         self.output_channels / self.groups
     }
 
+    /// Floats of one input channel in the padded buffer: its plane, or its two column phases.
+    fn channel_size(&self) -> usize {
+        self.strides[1] * self.padded_rows() * self.phase_width()
+    }
+
+    /// Output points along a row that a tile computes at once.
+    fn tile_width(&self) -> usize {
+        if self.output[1] > LANES { 2 * LANES } else { LANES }
+    }
+
+    /// Where each tap (input channel of the group, kernel row, kernel column) reads in the
+    /// padded buffer, relative to the output point's own position.
+    fn tap_offsets(&self) -> Vec<usize> {
+        let ([kh, kw], sw, width) = (self.kernel, self.strides[1], self.phase_width());
+        let (phase_size, channel_size) = (self.padded_rows() * width, self.channel_size());
+        (0..self.group_inputs())
+            .flat_map(|c| {
+                (0..kh).flat_map(move |ky| {
+                    (0..kw).map(move |kx| c * channel_size + (kx % sw) * phase_size + ky * width + kx / sw)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the last tile, which reads furthest, reads only inside the padded buffer.
+    fn reads_stay_inside(&self, tap_offsets: &[usize]) -> bool {
+        let [oh, ow] = self.output;
+        let (tile, step) = (self.tile_width(), self.strides[0] * self.phase_width());
+        let last_base = (oh - 1) / ROWS * ROWS * step + (ow - 1) / tile * tile;
+        let furthest = tap_offsets.iter().max().map_or(0, |offset| last_base + offset + (ROWS - 1) * step + tile);
+        furthest <= self.group_inputs() * self.channel_size()
+    }
+
     /// Weights of one output channel: a filter over every input channel of its group.
     fn taps(&self) -> usize {
         self.group_inputs() * self.kernel[0] * self.kernel[1]
@@ -211,6 +249,8 @@ impl Geometry {
 #[derive(Clone, Debug)]
 pub struct DirectConv {
     geometry: Geometry,
+    /// `Geometry::tap_offsets`, checked to read inside the padded buffer.
+    tap_offsets: Arc<[usize]>,
     output_shape: TVec<usize>,
     /// `[output channel][input channel of its group][kernel row][kernel column]`.
     weights: Arc<[f32]>,
@@ -302,22 +342,14 @@ fn run<const FUSED: bool>(op: &DirectConv, input: &[f32], output: &mut [f32]) {
     let g = &op.geometry;
     let [ih, iw] = g.input;
     let [oh, ow] = g.output;
-    let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let width = g.phase_width();
     let phase_size = g.padded_rows() * width;
-    let channel_size = sw * phase_size;
+    let channel_size = g.channel_size();
     let (top, left) = (g.pad_before[0], g.pad_before[1]);
     // Every input channel of a group fills the same interior of its part of `padded`; the
     // borders stay zero.
     let mut padded = vec![0f32; g.group_inputs() * channel_size];
-    let tap_offsets: Vec<usize> = (0..g.group_inputs())
-        .flat_map(|c| {
-            (0..kh).flat_map(move |ky| {
-                (0..kw).map(move |kx| c * channel_size + (kx % sw) * phase_size + ky * width + kx / sw)
-            })
-        })
-        .collect();
     let taps = g.taps();
     for (group, planes) in input.chunks_exact(g.group_inputs() * ih * iw).enumerate() {
         for (plane, channel) in planes.chunks_exact(ih * iw).zip(padded.chunks_exact_mut(channel_size)) {
@@ -326,14 +358,14 @@ fn run<const FUSED: bool>(op: &DirectConv, input: &[f32], output: &mut [f32]) {
         for output_channel in group * g.group_outputs()..(group + 1) * g.group_outputs() {
             let tile = Tile {
                 padded: &padded,
-                tap_offsets: &tap_offsets,
+                tap_offsets: &op.tap_offsets,
                 taps: &op.weights[output_channel * taps..][..taps],
                 bias: op.bias[output_channel],
                 row_step: sh * width,
                 clamp: op.clamp,
             };
             let out = &mut output[output_channel * oh * ow..];
-            if ow > LANES {
+            if g.tile_width() == 2 * LANES {
                 tile.run::<{ 2 * LANES }, FUSED>(out, oh, ow);
             } else {
                 tile.run::<LANES, FUSED>(out, oh, ow);
@@ -378,6 +410,8 @@ fn fill_padded(
 /// The padded planes of a group's input channels and one output channel's filter over them.
 struct Tile<'a> {
     padded: &'a [f32],
+    /// Checked when the op was made to keep every tile's reads inside `padded`
+    /// (`Geometry::reads_stay_inside`).
     tap_offsets: &'a [usize],
     taps: &'a [f32],
     bias: f32,
@@ -398,14 +432,15 @@ impl Tile<'_> {
             for start in (0..ow).step_by(W).rev() {
                 let base = first_row * step + start;
                 let mut acc = [[self.bias; W]; ROWS];
-                // Every tap's window lies inside `padded` (see `Geometry::padded_rows` and
-                // `phase_width`); checked here once for the furthest tap, not tap by tap.
-                let furthest = self.tap_offsets.iter().max().map_or(0, |offset| base + offset + (ROWS - 1) * step + W);
-                assert!(furthest <= self.padded.len(), "a tap reads past the padded planes");
+                debug_assert!(
+                    self.tap_offsets.iter().all(|offset| base + offset + (ROWS - 1) * step + W <= self.padded.len()),
+                    "a tap reads past the padded planes"
+                );
                 let padded = self.padded.as_ptr();
                 for (&offset, &k) in self.tap_offsets.iter().zip(self.taps) {
-                    // SAFETY: `base + offset + r * step + W <= furthest <= padded.len()` for every
-                    // row `r < ROWS`, so each array lies inside `self.padded`.
+                    // SAFETY: no tile reads further than the last, whose furthest read
+                    // `Geometry::reads_stay_inside` checked when the op was made, so
+                    // `base + offset + r * step + W <= padded.len()` for every row `r < ROWS`.
                     let sources: [&[f32; W]; ROWS] =
                         std::array::from_fn(|r| unsafe { &*padded.add(base + offset + r * step).cast::<[f32; W]>() });
                     accumulate::<W, FUSED>(&mut acc, k, &sources);
