@@ -29,6 +29,10 @@ const APT_PACKAGES: &[&str] = &[
     "mosquitto-clients",
     "opencv-doc",
     "fonts-wqy-microhei",
+    "fonts-arphic-ukai",
+    "fonts-arphic-uming",
+    "fonts-dejavu-core",
+    "fonts-dejavu-extra",
     "python3-venv",
     "libgstrtspserver-1.0-dev",
     "chromium",
@@ -150,7 +154,7 @@ fn setup() -> Result {
         model(&python, conversion)?;
     }
     demo_assets(&python)?;
-    evaluation_set(&python)?;
+    evaluation_sets(&python)?;
     npm()
 }
 
@@ -277,16 +281,43 @@ fn demo_assets(python: &Path) -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
 }
 
-/// The vision evaluation set (eval/README.md), rebuilt when its generator changes.
-fn evaluation_set(python: &Path) -> Result {
+/// An evaluation set of eval/ (eval/README.md): the script that builds it into `dir`, and the
+/// scripts it imports, whose changes rebuild it too.
+struct EvaluationSet {
+    name: &'static str,
+    generator: &'static str,
+    imports: &'static [&'static str],
+    dir: &'static str,
+}
+
+const EVALUATION_SETS: &[EvaluationSet] = &[
+    EvaluationSet { name: "vision", generator: "build_vision_set.py", imports: &[], dir: "vision" },
+    EvaluationSet {
+        name: "transfer",
+        generator: "build_transfer_set.py",
+        imports: &["build_vision_set.py"],
+        dir: "transfer",
+    },
+];
+
+/// Each evaluation set, rebuilt when its generator (or a script it imports) changes.
+fn evaluation_sets(python: &Path) -> Result {
+    EVALUATION_SETS.iter().try_for_each(|set| evaluation_set(python, set))
+}
+
+fn evaluation_set(python: &Path, set: &EvaluationSet) -> Result {
     let eval = root().join("eval");
-    let script = eval.join("build_vision_set.py");
-    let stamp = eval.join("vision/.built");
-    let wanted = sha256(&script)?;
+    let script = eval.join(set.generator);
+    let stamp = eval.join(set.dir).join(".built");
+    let wanted = std::iter::once(set.generator)
+        .chain(set.imports.iter().copied())
+        .map(|file| sha256(&eval.join(file)))
+        .collect::<Result<Vec<_>>>()?
+        .join(" ");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
         return Ok(());
     }
-    eprintln!("xtask: building the vision evaluation set");
+    eprintln!("xtask: building the {} evaluation set", set.name);
     run(Command::new(python).arg(&script).current_dir(root()))?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
 }
