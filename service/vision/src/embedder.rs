@@ -22,6 +22,13 @@ const PIXEL_SCALE: f32 = 128.0;
 /// How a crop becomes the model's input; part of the model's identity, as embeddings made
 /// with another preprocessing are not comparable.
 const PREPROCESSING: &str = "RGB, area-resampled to 224x224, (v - 127) / 128";
+/// The model's last feature map before its global pooling: run over a whole frame, its cells
+/// pooled over a window give that window's embedding without running the model again.
+const FEATURE_MAP_OUTPUT: &str = "_conv_head_relu6";
+/// The pixels of a model cell (the network's total stride).
+const CELL: usize = 32;
+/// The whole frame is stretched to this grid of cells for the feature map (384x288 pixels).
+pub const FEATURE_GRID: (usize, usize) = (12, 9);
 
 /// What was loaded: enrolled embeddings are only comparable under the same model.
 #[derive(Clone, Debug)]
@@ -73,7 +80,27 @@ pub struct Embedder {
     plan: Arc<TypedRunnableModel>,
     /// The same optimised graph without the ImageNet classifier, which recognition never reads.
     embedding_plan: Arc<TypedRunnableModel>,
+    /// The feature map over a whole frame and the pooled features to subtract, for models
+    /// that have the output [`FEATURE_MAP_OUTPUT`].
+    feature_map: Option<Arc<FeatureMapPlan>>,
     info: Arc<ModelInfo>,
+}
+
+struct FeatureMapPlan {
+    plan: Arc<TypedRunnableModel>,
+    /// What the model subtracts from the pooled features to make its embedding.
+    feature_mean: Vec<f32>,
+}
+
+/// The model's feature map over a whole frame: `rows` x `columns` cells, each
+/// [`EMBEDDING_DIM`] features (cell-major), and the model's feature mean. A window's
+/// embedding is the mean of the cells under it less the feature mean.
+#[derive(Clone, Debug)]
+pub struct FeatureMap {
+    pub rows: usize,
+    pub columns: usize,
+    pub cells: Vec<f32>,
+    pub feature_mean: Arc<[f32]>,
 }
 
 /// The identity of a model file, as [`ModelInfo::identity`] gives it once loaded, without loading it.
@@ -117,9 +144,15 @@ impl Embedder {
             .select_output_outlets(&[optimized.outputs[0]])
             .and_then(|()| Ok((optimized.into_runnable()?, embedding_only.into_runnable()?)))
             .map_err(|e| model_error(format!("{e:#}")))?;
+        let feature_map = feature_map_plan(&bytes).map_err(|e| model_error(format!("{e:#}")))?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let info = ModelInfo { name, identity, load_ms: started.elapsed().as_secs_f64() * 1e3 };
-        let embedder = Self { plan: plans.0, embedding_plan: plans.1, info: Arc::new(info) };
+        let embedder = Self {
+            plan: plans.0,
+            embedding_plan: plans.1,
+            feature_map: feature_map.map(Arc::new),
+            info: Arc::new(info),
+        };
         let probe = vec![127u8; 32 * 32 * 3];
         let view = RgbView::new(32, 32, &probe)?;
         embedder.infer(view, view.full()).map_err(|e| model_error(format!("does not run: {e}")))?;
@@ -144,6 +177,73 @@ impl Embedder {
         let outputs = run(&self.embedding_plan, view, crop)?;
         Embedding::from_raw(read(&outputs, 0, EMBEDDING_DIM)?)
     }
+
+    /// Whether [`Embedder::feature_map`] is available (the model has a feature map to pool).
+    pub fn has_feature_map(&self) -> bool {
+        self.feature_map.is_some()
+    }
+
+    /// The feature map of the whole frame stretched to [`FEATURE_GRID`]; `None` for a model
+    /// without one.
+    pub fn feature_map(&self, view: RgbView<'_>) -> Result<Option<FeatureMap>, VisionError> {
+        let Some(dense) = &self.feature_map else { return Ok(None) };
+        let inference_error = |e: TractError| VisionError::Inference(format!("{e:#}"));
+        let (columns, rows) = FEATURE_GRID;
+        let (width, height) = (columns * CELL, rows * CELL);
+        let mut input = Tensor::zero::<f32>(&[1, 3, height, width]).map_err(inference_error)?;
+        {
+            let mut values = input.try_as_plain_ram_mut().map_err(inference_error)?;
+            let values = values.as_slice_mut::<f32>().map_err(inference_error)?;
+            view.resample_normalized_to(view.full(), (width, height), PIXEL_MEAN, PIXEL_SCALE, values)?;
+        }
+        let outputs = dense.plan.run(tvec!(input.into())).map_err(inference_error)?;
+        let planar = read(&outputs, 0, EMBEDDING_DIM * rows * columns)?;
+        let cells = rows * columns;
+        let mut cell_major = vec![0f32; planar.len()];
+        for (channel, plane) in planar.chunks_exact(cells).enumerate() {
+            for (cell, &value) in plane.iter().enumerate() {
+                cell_major[cell * EMBEDDING_DIM + channel] = value;
+            }
+        }
+        Ok(Some(FeatureMap { rows, columns, cells: cell_major, feature_mean: dense.feature_mean.clone().into() }))
+    }
+}
+
+/// The plan for [`Embedder::feature_map`], with the feature mean the model subtracts (its
+/// pooled features less its embedding, read off one run); `None` when the model has no
+/// [`FEATURE_MAP_OUTPUT`].
+fn feature_map_plan(bytes: &[u8]) -> TractResult<Option<FeatureMapPlan>> {
+    let model = tract_onnx::onnx().model_for_read(&mut &bytes[..])?;
+    let Ok(model) = model.with_outputs_by_name([FEATURE_MAP_OUTPUT, "embedding"]) else { return Ok(None) };
+    let (columns, rows) = FEATURE_GRID;
+    let plan = model
+        .with_input_fact(0, f32::fact([1, 3, rows * CELL, columns * CELL]).into())?
+        .into_typed()?
+        .into_decluttered()
+        .and_then(replace_direct_convolutions)?
+        .into_optimized()?
+        .into_runnable()?;
+    let probe = Tensor::zero::<f32>(&[1, 3, rows * CELL, columns * CELL])?;
+    let outputs = plan.run(tvec!(probe.into()))?;
+    let (Some(map), Some(embedding)) = (outputs.first(), outputs.get(1)) else {
+        return Err(TractError::msg("expected two outputs"));
+    };
+    let map = map.to_plain_array_view::<f32>()?;
+    let embedding = embedding.to_plain_array_view::<f32>()?;
+    let cells = (rows * columns) as f32;
+    let map: Vec<f32> = map.iter().copied().collect();
+    let feature_mean = map
+        .chunks_exact(rows * columns)
+        .zip(embedding.iter())
+        .map(|(plane, embedded)| plane.iter().sum::<f32>() / cells - embedded)
+        .collect::<Vec<f32>>();
+    if feature_mean.len() != EMBEDDING_DIM {
+        return Err(TractError::msg(format!(
+            "the feature map has {} channels, expected {EMBEDDING_DIM}",
+            feature_mean.len()
+        )));
+    }
+    Ok(Some(FeatureMapPlan { plan, feature_mean }))
 }
 
 fn run(plan: &Arc<TypedRunnableModel>, view: RgbView<'_>, crop: Crop) -> Result<TVec<TValue>, VisionError> {

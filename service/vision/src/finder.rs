@@ -9,12 +9,12 @@
 
 use crate::{
     Candidate, Crop, DEFAULT_MIN_PALM_SCORE, Decision, DecisionRule, Embedder, Embedding, Gallery, Palm, PalmDetector,
-    RgbImage, RgbView, VisionError,
+    Proposal, RgbImage, RgbView, VisionError,
 };
 
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
-pub const RECOMMENDED_RULE: DecisionRule = DecisionRule { min_score: 0.305, min_margin: 0.0 };
+pub const RECOMMENDED_RULE: DecisionRule = DecisionRule { min_score: 0.305, min_margin: 0.0, min_studio_margin: 0.0 };
 
 /// A square (or the whole frame) to embed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,6 +29,10 @@ pub enum Region {
     /// A square of `side` palm sizes centred `reach` palm sizes from the palm's centre towards its
     /// fingers (from the wrist to the middle finger's knuckle): where a held product is.
     AroundPalm { reach: f32, side: f32 },
+    /// The `count` windows of the frame whose pooled features come closest to an enrolled
+    /// product (see [`FeatureMap::candidates`]), each as the square around it: a product is
+    /// looked at close up wherever it is held. Nothing for a model without a feature map.
+    Search { count: usize },
 }
 
 /// How a reference photo is embedded.
@@ -129,9 +133,14 @@ impl Strategy {
         }
     }
 
+    /// The best windows of the feature map, then the centre square and the whole frame.
+    pub fn search(count: usize) -> Self {
+        Self::fixed("feature-map search", vec![Region::Search { count }, Region::CenterSquare, Region::FullFrame])
+    }
+
     /// What measured best on the evaluation set (see `eval/README.md`).
     pub fn recommended() -> Self {
-        Self { enrollment: Enrollment::WholeMirroredAndZoomedOut, ..Self::center_and_full() }
+        Self { enrollment: Enrollment::WholeMirroredAndZoomedOut, ..Self::search(3) }
     }
 
     /// Every strategy the evaluation compares: where to look, then how to enroll.
@@ -148,6 +157,9 @@ impl Strategy {
             [Enrollment::WholePhoto, Enrollment::WholeMirroredAndZoomedOut]
                 .map(|enrollment| Self { enrollment, ..Self::center_and_full() }),
         );
+        compared.extend(
+            [1, 3].map(|count| Self { enrollment: Enrollment::WholeMirroredAndZoomedOut, ..Self::search(count) }),
+        );
         compared.push(Self { enrollment: Enrollment::WholeMirroredAndZoomedOut, ..Self::palm_and_center() });
         compared
     }
@@ -161,16 +173,33 @@ impl Strategy {
         self.with_hand.iter().any(|region| matches!(region, Region::AroundPalm { .. }))
     }
 
-    /// The distinct crops to embed in a `width`x`height` frame, given the hand seen in it. Never
-    /// empty: the whole frame when no region applies.
-    pub fn regions(&self, width: u32, height: u32, hand: Option<&Palm>) -> Vec<Crop> {
+    /// How many feature-map windows the strategy looks at (0: the feature map is not needed).
+    pub fn searched(&self) -> usize {
+        self.with_hand
+            .iter()
+            .chain(&self.without_hand)
+            .map(|region| if let Region::Search { count } = region { *count } else { 0 })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The distinct crops to embed in a `width`x`height` frame, given the hand seen in it and
+    /// the feature-map windows found in it (best first). Never empty: the whole frame when no
+    /// region applies.
+    pub fn regions(&self, width: u32, height: u32, hand: Option<&Palm>, found: &[Proposal]) -> Vec<Crop> {
         let regions = if hand.is_some() { &self.with_hand } else { &self.without_hand };
         let mut crops: Vec<Crop> = Vec::with_capacity(regions.len());
         for region in regions {
-            if let Some(crop) = region.crop(width, height, hand)
-                && !crops.contains(&crop)
-            {
-                crops.push(crop);
+            let placed: Vec<Crop> = match region {
+                Region::Search { count } => {
+                    found.iter().take(*count).map(|p| square_around(p.region, width, height)).collect()
+                }
+                other => other.crop(width, height, hand).into_iter().collect(),
+            };
+            for crop in placed {
+                if !crops.contains(&crop) {
+                    crops.push(crop);
+                }
             }
         }
         if crops.is_empty() {
@@ -189,6 +218,7 @@ impl Region {
                 Some(square_inside(width as f32 / 2.0, height as f32 / 2.0, shorter, width, height))
             }
             Region::FullFrame => Some(Crop { x: 0, y: 0, width, height }),
+            Region::Search { .. } => None,
             Region::Fixed { x, y, side } => {
                 Some(square_inside(x * width as f32, y * height as f32, side * shorter, width, height))
             }
@@ -206,6 +236,13 @@ impl Region {
             }
         }
     }
+}
+
+/// The square around `region` (its longer side), moved inside the frame.
+fn square_around(region: Crop, width: u32, height: u32) -> Crop {
+    let side = region.width.max(region.height) as f32;
+    let (x, y) = (region.x as f32 + region.width as f32 / 2.0, region.y as f32 + region.height as f32 / 2.0);
+    square_inside(x, y, side, width, height)
 }
 
 /// A square of `side` pixels centred at `x`, `y`, shrunk to fit and moved inside the frame.
@@ -263,7 +300,8 @@ impl Finder {
     /// square costs one embedding, not two).
     pub fn find(&self, view: RgbView<'_>, gallery: &Gallery, rule: DecisionRule) -> Result<Finding, VisionError> {
         let hand = self.hand(view)?;
-        let crops = self.strategy.regions(view.width(), view.height(), hand.as_ref());
+        let found = self.search(view, gallery)?;
+        let crops = self.strategy.regions(view.width(), view.height(), hand.as_ref(), &found);
         let mut embedded = Vec::with_capacity(crops.len());
         let mut ranked = Vec::new();
         for &crop in &crops {
@@ -276,6 +314,19 @@ impl Finder {
         let region = ranked.first().map_or(crops[0], |(_, crop)| *crop);
         let decision = rule.decide(ranked.into_iter().map(|(candidate, _)| candidate).collect());
         Ok(Finding { decision, region, hand, regions_embedded: embedded.len() })
+    }
+
+    /// The feature-map windows the strategy looks at, best first (none when it searches none,
+    /// nothing is enrolled or the model has no feature map).
+    pub fn search(&self, view: RgbView<'_>, gallery: &Gallery) -> Result<Vec<Proposal>, VisionError> {
+        let count = self.strategy.searched();
+        if count == 0 || gallery.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(match self.embedder.feature_map(view)? {
+            Some(map) => map.candidates(gallery, view.width(), view.height(), count),
+            None => Vec::new(),
+        })
     }
 
     /// The reference embeddings of one photo of a product, as the strategy enrolls it.
@@ -357,7 +408,7 @@ mod tests {
         assert_eq!(Region::FullFrame.crop(640, 480, None), Some(Crop { x: 0, y: 0, width: 640, height: 480 }));
         let corner = Region::Fixed { x: 0.0, y: 1.0, side: 0.5 }.crop(640, 480, None);
         assert_eq!(corner, Some(Crop { x: 0, y: 240, width: 240, height: 240 }));
-        let grid = Strategy::multi_crop().regions(640, 480, None);
+        let grid = Strategy::multi_crop().regions(640, 480, None, &[]);
         assert_eq!(grid.len(), 8);
         assert!(grid.iter().all(|c| c.x + c.width <= 640 && c.y + c.height <= 480), "{grid:?}");
     }
@@ -383,7 +434,7 @@ mod tests {
             enrollment: Enrollment::WholePhoto,
         };
         assert!(strategy.uses_hand());
-        assert_eq!(strategy.regions(64, 48, None), vec![Crop { x: 0, y: 0, width: 64, height: 48 }]);
+        assert_eq!(strategy.regions(64, 48, None, &[]), vec![Crop { x: 0, y: 0, width: 64, height: 48 }]);
         assert!(!Strategy::center_square().uses_hand());
     }
 
@@ -391,7 +442,7 @@ mod tests {
     fn duplicate_regions_are_embedded_once() {
         let strategy =
             Strategy::fixed("twice", vec![Region::CenterSquare, Region::Fixed { x: 0.5, y: 0.5, side: 1.0 }]);
-        assert_eq!(strategy.regions(640, 480, None).len(), 1);
+        assert_eq!(strategy.regions(640, 480, None, &[]).len(), 1);
     }
 
     #[test]

@@ -54,6 +54,18 @@ impl<'a> RgbView<'a> {
         self.resample(crop, size as u32, size as u32, mean, 1.0 / scale, out)
     }
 
+    /// As [`RgbView::resample_normalized`], to a `width`x`height` tensor (the crop stretched to it).
+    pub fn resample_normalized_to(
+        &self,
+        crop: Crop,
+        (width, height): (usize, usize),
+        mean: f32,
+        scale: f32,
+        out: &mut [f32],
+    ) -> Result<(), VisionError> {
+        self.resample(crop, width as u32, height as u32, mean, 1.0 / scale, out)
+    }
+
     /// Resample of `crop` to `width`x`height`, planar (CHW), each value `v` in 0..=255 written
     /// as `(v - mean) * factor` into `out` (len 3*width*height). Along an axis that shrinks,
     /// each output pixel is the mean of the source pixels under it (area resampling: fine

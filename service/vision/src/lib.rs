@@ -11,9 +11,12 @@ mod image;
 mod palm;
 mod scene;
 mod tracker;
+mod windows;
 
 pub use barcode::{Barcode, BarcodeReader};
-pub use embedder::{EMBEDDING_DIM, Embedder, Embedding, INPUT_SIZE, Inference, ModelInfo, model_identity};
+pub use embedder::{
+    EMBEDDING_DIM, Embedder, Embedding, FEATURE_GRID, FeatureMap, INPUT_SIZE, Inference, ModelInfo, model_identity,
+};
 pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
@@ -23,3 +26,4 @@ pub use palm::{
 };
 pub use scene::SceneSignature;
 pub use tracker::{Tracker, TrackerConfig, TrackerEvent};
+pub use windows::{CellWindow, Proposal, cell_windows, overlap};

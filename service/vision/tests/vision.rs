@@ -459,7 +459,8 @@ mod evaluation {
             hands_seen += usize::from(hand.is_some());
             let mut embedded: Vec<(Crop, Embedding)> = Vec::new();
             for (index, strategy) in strategies.iter().enumerate() {
-                let crops = strategy.regions(view.width(), view.height(), hand.as_ref());
+                let found = finders[index].search(view, &galleries[index]).unwrap();
+                let crops = strategy.regions(view.width(), view.height(), hand.as_ref(), &found);
                 regions_embedded[index] += crops.len();
                 let mine: Vec<(Crop, Embedding)> = crops
                     .iter()
