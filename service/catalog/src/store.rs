@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Catalog, FaqEntry, Product, StoreError};
 
+mod studio;
+
+pub use studio::{MAX_SUGGESTIONS, StudioView, Suggestion};
+
 pub const SCHEMA_VERSION: u32 = 1;
 /// The catalog is small; sled's default page cache (1 GiB) is not for an appliance.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -32,6 +36,11 @@ pub struct Reference {
     pub vector: Vec<f32>,
     /// A small JPEG of what was enrolled, for people to look at (may be empty).
     pub thumbnail: Vec<u8>,
+    /// The lines of text read on the photo at enrollment (empty when none, or not read).
+    pub text: Vec<String>,
+    /// The photo's local features for geometric verification, as `cuebox_vision` encodes them
+    /// (empty when none).
+    pub features: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,6 +48,15 @@ struct ReferenceMeta {
     model: String,
     origin: String,
     dimensions: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    text: Vec<String>,
+    /// Bytes of local features between the vector and the thumbnail.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    features: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 /// What describes the active catalog.
@@ -67,6 +85,7 @@ pub struct Store {
     catalog: sled::Tree,
     cues: sled::Tree,
     history: sled::Tree,
+    studio: sled::Tree,
 }
 
 impl Store {
@@ -76,6 +95,7 @@ impl Store {
             catalog: db.open_tree("catalog")?,
             cues: db.open_tree("cues")?,
             history: db.open_tree("history")?,
+            studio: db.open_tree("studio")?,
             db,
         };
         match store.catalog.get(SCHEMA)? {
@@ -328,15 +348,22 @@ fn generation_of(k: &[u8]) -> Option<u64> {
     k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
 }
 
-/// `[meta length u32 BE][meta JSON][vector f32 LE...][thumbnail JPEG]`
+/// `[meta length u32 BE][meta JSON][vector f32 LE...][local features][thumbnail JPEG]`
 fn encode_reference(r: &Reference) -> Vec<u8> {
-    let meta = to_json(&ReferenceMeta { model: r.model.clone(), origin: r.origin.clone(), dimensions: r.vector.len() });
-    let mut out = Vec::with_capacity(4 + meta.len() + 4 * r.vector.len() + r.thumbnail.len());
+    let meta = to_json(&ReferenceMeta {
+        model: r.model.clone(),
+        origin: r.origin.clone(),
+        dimensions: r.vector.len(),
+        text: r.text.clone(),
+        features: r.features.len(),
+    });
+    let mut out = Vec::with_capacity(4 + meta.len() + 4 * r.vector.len() + r.features.len() + r.thumbnail.len());
     out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
     out.extend_from_slice(&meta);
     for v in &r.vector {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out.extend_from_slice(&r.features);
     out.extend_from_slice(&r.thumbnail);
     out
 }
@@ -348,7 +375,10 @@ fn decode_reference(sku: String, bytes: &[u8]) -> Result<Reference, String> {
     let vector_end = 4 + len + 4 * meta.dimensions;
     let floats = bytes.get(4 + len..vector_end).ok_or("truncated vector")?;
     let vector = floats.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Reference { sku, model: meta.model, origin: meta.origin, vector, thumbnail: bytes[vector_end..].to_vec() })
+    let features_end = vector_end + meta.features;
+    let features = bytes.get(vector_end..features_end).ok_or("truncated local features")?.to_vec();
+    let thumbnail = bytes.get(features_end..).unwrap_or_default().to_vec();
+    Ok(Reference { sku, model: meta.model, origin: meta.origin, vector, thumbnail, text: meta.text, features })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -387,7 +417,29 @@ mod tests {
             origin: "photo.jpg".into(),
             vector: vec![v; 4],
             thumbnail: vec![0xff, 0xd8, v as u8],
+            text: if v > 1.0 { vec![format!("printed {v}")] } else { Vec::new() },
+            features: if v > 1.0 { vec![7, 8, v as u8] } else { Vec::new() },
         }
+    }
+
+    #[test]
+    fn references_keep_their_text_and_features_and_older_records_still_read() {
+        let with_all = reference("A", 3.0);
+        let bytes = encode_reference(&with_all);
+        assert_eq!(decode_reference("A".into(), &bytes).unwrap(), with_all);
+        let older = br#"{"model":"m","origin":"photo.jpg","dimensions":1}"#;
+        let mut record = (older.len() as u32).to_be_bytes().to_vec();
+        record.extend_from_slice(older);
+        record.extend_from_slice(&1.5f32.to_le_bytes());
+        record.extend_from_slice(&[0xff, 0xd8]);
+        let decoded = decode_reference("A".into(), &record).unwrap();
+        assert_eq!(
+            (decoded.vector, decoded.thumbnail, decoded.text.len(), decoded.features.len()),
+            (vec![1.5], vec![0xff, 0xd8], 0, 0)
+        );
+        let mut truncated = bytes.clone();
+        truncated.truncate(bytes.len() - 4);
+        assert!(decode_reference("A".into(), &truncated).is_err(), "features cut short are an error");
     }
 
     #[test]

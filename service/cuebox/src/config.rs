@@ -69,6 +69,7 @@ pub struct VisionSection {
     pub rate: f64,
     pub min_score: f32,
     pub min_margin: f32,
+    pub min_studio_margin: f32,
     pub enter_ms: u64,
     pub exit_ms: u64,
     /// Barcode/QR reads per second (0: off).
@@ -85,6 +86,7 @@ impl Default for VisionSection {
             rate: 10.0,
             min_score: cuebox_vision::RECOMMENDED_RULE.min_score,
             min_margin: cuebox_vision::RECOMMENDED_RULE.min_margin,
+            min_studio_margin: cuebox_vision::RECOMMENDED_RULE.min_studio_margin,
             enter_ms: 300,
             exit_ms: 1500,
             barcode_rate: 2.0,
@@ -643,7 +645,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     if !(v.rate > 0.0 && v.rate <= 120.0) {
         bad("vision.rate", format!("must be above 0 and at most 120 recognitions per second (got {})", v.rate));
     }
-    for (key, value) in [("vision.min_score", v.min_score), ("vision.min_margin", v.min_margin)] {
+    for (key, value) in [
+        ("vision.min_score", v.min_score),
+        ("vision.min_margin", v.min_margin),
+        ("vision.min_studio_margin", v.min_studio_margin),
+    ] {
         if !(0.0..=1.0).contains(&value) {
             bad(key, format!("must be between 0 and 1 (got {value})"));
         }
@@ -793,7 +799,11 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         vision: VisionSettings {
             model: v.model.clone(),
             interval: Duration::from_secs_f64(1.0 / v.rate),
-            rule: DecisionRule { min_score: v.min_score, min_margin: v.min_margin },
+            rule: DecisionRule {
+                min_score: v.min_score,
+                min_margin: v.min_margin,
+                min_studio_margin: v.min_studio_margin,
+            },
             tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
             barcode_interval: (v.barcode_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / v.barcode_rate)),
             still_threshold: v.still_threshold,

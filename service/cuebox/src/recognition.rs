@@ -160,6 +160,8 @@ pub fn references(
             origin: origin.clone(),
             vector: embedding.as_slice().to_vec(),
             thumbnail: if index == 0 { thumbnail.clone() } else { Vec::new() },
+            text: Vec::new(),
+            features: Vec::new(),
         })
         .collect())
 }

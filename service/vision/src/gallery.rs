@@ -1,16 +1,29 @@
-use crate::Embedding;
+use tract_onnx::prelude::tract_ndarray::{ArrayView2, ShapeBuilder};
+
+use crate::{EMBEDDING_DIM, Embedding};
 
 /// Enrolled reference embeddings, several per product.
 #[derive(Clone, Debug, Default)]
 pub struct Gallery {
     references: Vec<(String, Embedding)>,
+    /// The references' values one after the other, for comparing many queries at once.
+    matrix: Vec<f32>,
+    /// Embeddings of what the studio looks like without a product (its calibration, the
+    /// backgrounds of the enrollment photos), one after the other.
+    studio: Vec<f32>,
 }
+
+/// How many of the studio's nearest embeddings a query's likeness to the studio averages.
+const STUDIO_NEAREST: usize = 3;
 
 /// A product and its best similarity to the query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     pub sku: String,
     pub score: f32,
+    /// How close the region where the product scored comes to the studio without a product
+    /// (0 when the studio is not known): a product must stand out from it.
+    pub studio: f32,
 }
 
 /// When a best match counts as "this product is in view".
@@ -20,6 +33,9 @@ pub struct DecisionRule {
     pub min_score: f32,
     /// Lowest lead of the best product over the second best.
     pub min_margin: f32,
+    /// Lowest lead of the best product's similarity over how close its region comes to the
+    /// studio without a product.
+    pub min_studio_margin: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +48,56 @@ pub struct Decision {
 
 impl Gallery {
     pub fn add(&mut self, sku: impl Into<String>, embedding: Embedding) {
+        self.matrix.extend_from_slice(embedding.as_slice());
         self.references.push((sku.into(), embedding));
+    }
+
+    /// For each query (normalised embeddings one after the other), the nearest reference's
+    /// product and similarity; `None` for every query when nothing is enrolled.
+    pub fn best_per_row(&self, queries: &[f32]) -> Vec<Option<(&str, f32)>> {
+        let rows = queries.len() / EMBEDDING_DIM;
+        let shapes = (
+            ArrayView2::from_shape((rows, EMBEDDING_DIM), &queries[..rows * EMBEDDING_DIM]),
+            ArrayView2::from_shape((EMBEDDING_DIM, self.references.len()).f(), &self.matrix),
+        );
+        let (Ok(queries), Ok(references)) = shapes else { return vec![None; rows] };
+        let similarities = queries.dot(&references);
+        similarities
+            .rows()
+            .into_iter()
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(index, &score)| (self.references[index].0.as_str(), score))
+            })
+            .collect()
+    }
+
+    /// Replaces what the studio looks like without a product.
+    pub fn set_studio(&mut self, embeddings: &[Embedding]) {
+        self.studio = embeddings.iter().flat_map(|e| e.as_slice().iter().copied()).collect();
+    }
+
+    /// How many embeddings of the studio without a product are known.
+    pub fn studio_len(&self) -> usize {
+        self.studio.len() / EMBEDDING_DIM
+    }
+
+    /// How close `query` comes to the studio without a product: the mean similarity of its
+    /// nearest few studio embeddings (0 when the studio is not known).
+    pub fn studio_likeness(&self, query: &Embedding) -> f32 {
+        let mut nearest = [f32::NEG_INFINITY; STUDIO_NEAREST];
+        for known in self.studio.chunks_exact(EMBEDDING_DIM) {
+            let similarity: f32 = known.iter().zip(query.as_slice()).map(|(a, b)| a * b).sum();
+            if let Some(weakest) = nearest.iter_mut().min_by(|a, b| a.total_cmp(b))
+                && similarity > *weakest
+            {
+                *weakest = similarity;
+            }
+        }
+        let known: Vec<f32> = nearest.into_iter().filter(|v| v.is_finite()).collect();
+        if known.is_empty() { 0.0 } else { known.iter().sum::<f32>() / known.len() as f32 }
     }
 
     pub fn len(&self) -> usize {
@@ -52,13 +117,14 @@ impl Gallery {
 
     /// Every product with its best reference similarity, best first.
     pub fn rank(&self, query: &Embedding) -> Vec<Candidate> {
+        let studio = self.studio_likeness(query);
         let mut best: Vec<Candidate> = Vec::new();
         for (sku, reference) in &self.references {
             let score = query.cosine(reference);
             match best.iter_mut().find(|c| &c.sku == sku) {
                 Some(c) if c.score < score => c.score = score,
                 Some(_) => {}
-                None => best.push(Candidate { sku: sku.clone(), score }),
+                None => best.push(Candidate { sku: sku.clone(), score, studio }),
             }
         }
         best.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.sku.cmp(&b.sku)));
@@ -76,9 +142,11 @@ impl DecisionRule {
     /// Whether the best of `candidates` (best first) is confidently in view.
     pub fn names<'a>(&self, candidates: impl IntoIterator<Item = &'a Candidate>) -> bool {
         let mut candidates = candidates.into_iter();
-        let score = candidates.next().map_or(0.0, |c| c.score);
+        let Some(best) = candidates.next() else { return false };
         let second = candidates.next().map_or(0.0, |c| c.score.max(0.0));
-        score >= self.min_score && score - second >= self.min_margin
+        best.score >= self.min_score
+            && best.score - second >= self.min_margin
+            && best.score - best.studio >= self.min_studio_margin
     }
 }
 
@@ -109,12 +177,31 @@ mod tests {
 
     #[test]
     fn decision_needs_score_and_margin() {
-        let rule = DecisionRule { min_score: 0.5, min_margin: 0.1 };
-        let c = |s: &str, score| Candidate { sku: s.into(), score };
+        let rule = DecisionRule { min_score: 0.5, min_margin: 0.1, min_studio_margin: 0.0 };
+        let c = |s: &str, score| Candidate { sku: s.into(), score, studio: 0.0 };
         assert_eq!(rule.decide(vec![c("A", 0.8), c("B", 0.3)]).sku.as_deref(), Some("A"));
         assert_eq!(rule.decide(vec![c("A", 0.45), c("B", 0.1)]).sku, None, "below the score");
         assert_eq!(rule.decide(vec![c("A", 0.8), c("B", 0.75)]).sku, None, "ambiguous");
         assert_eq!(rule.decide(vec![c("A", 0.6)]).sku.as_deref(), Some("A"));
         assert_eq!(rule.decide(vec![]).sku, None);
+        let strict = DecisionRule { min_studio_margin: 0.2, ..rule };
+        let like_the_studio = Candidate { sku: "A".into(), score: 0.8, studio: 0.7 };
+        assert_eq!(strict.decide(vec![like_the_studio]).sku, None, "no better than the empty studio");
+        assert_eq!(strict.decide(vec![c("A", 0.8)]).sku.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn likeness_to_the_studio_averages_its_nearest_embeddings() {
+        let mut g = Gallery::default();
+        assert_eq!(g.studio_likeness(&axis(0, 1, 0.0)), 0.0, "an unknown studio is like nothing");
+        g.set_studio(&[axis(0, 1, 0.0), axis(0, 1, 1.0), axis(2, 1, 0.0), axis(3, 1, 0.0)]);
+        assert_eq!(g.studio_len(), 4);
+        let expected = (1.0 + 1.0 / 2f32.sqrt() + 0.0) / 3.0;
+        assert!((g.studio_likeness(&axis(0, 1, 0.0)) - expected).abs() < 1e-5);
+        let ranked = {
+            g.add("A", axis(0, 1, 0.0));
+            g.rank(&axis(0, 1, 0.0))
+        };
+        assert!((ranked[0].studio - expected).abs() < 1e-5);
     }
 }
