@@ -1,6 +1,7 @@
 //! Product recognition: image preprocessing, the tract image-embedding model, nearest-neighbour
-//! matching against enrolled references, and the tracker that turns per-frame decisions into a
-//! stable "product in view" state. Knows nothing of GStreamer, tokio or MQTT.
+//! matching against enrolled references, matching text read on a product against what products
+//! print, and the tracker that turns per-frame decisions into a stable "product in
+//! view" state. Knows nothing of GStreamer, tokio or MQTT.
 
 mod barcode;
 mod embedder;
@@ -10,6 +11,7 @@ mod gallery;
 mod image;
 mod palm;
 mod scene;
+mod text_match;
 mod tracker;
 
 pub use barcode::{Barcode, BarcodeReader};
@@ -22,4 +24,5 @@ pub use palm::{
     BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
 };
 pub use scene::SceneSignature;
+pub use text_match::{TextCandidate, TextEvidence, TextIndex, TextMatch, TextRule, TextSource};
 pub use tracker::{Tracker, TrackerConfig, TrackerEvent};
