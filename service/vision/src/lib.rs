@@ -1,6 +1,6 @@
 //! Product recognition: image preprocessing, the tract image-embedding model, nearest-neighbour
-//! matching against enrolled references, matching text read on a product against what products
-//! print, and the tracker that turns per-frame decisions into a stable "product in
+//! matching against enrolled references, reading printed text (OCR) and matching it against what
+//! products print, and the tracker that turns per-frame decisions into a stable "product in
 //! view" state. Knows nothing of GStreamer, tokio or MQTT.
 
 mod barcode;
@@ -9,6 +9,7 @@ mod error;
 mod finder;
 mod gallery;
 mod image;
+mod ocr;
 mod palm;
 mod scene;
 mod text_match;
@@ -20,6 +21,10 @@ pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
+pub use ocr::{
+    CLASSIFIER_FILE, DETECTOR_FILE, ModelInput, OcrModel, RECOGNISER_FILE, TextLine, TextReader, TextReaderConfig,
+    TextReading,
+};
 pub use palm::{
     BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
 };
