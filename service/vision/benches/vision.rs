@@ -86,9 +86,9 @@ fn ocr(c: &mut Criterion) {
     group.bench_function("detector, 320x320 crop", |b| {
         b.iter(|| reader.infer(OcrModel::Detector, black_box(&crop_input)).unwrap())
     });
-    group.bench_function("recogniser, one 48x384 line", |b| {
-        b.iter(|| reader.infer(OcrModel::Recogniser, black_box(&line_input)).unwrap())
-    });
+    let line_name = format!("recogniser, one {}x{} line", line_input.shape[2], line_input.shape[3]);
+    group
+        .bench_function(&line_name, |b| b.iter(|| reader.infer(OcrModel::Recogniser, black_box(&line_input)).unwrap()));
     group.bench_function("read one line (input, recogniser, decoding)", |b| {
         b.iter(|| reader.read_line(line_view, black_box(JASMINE_LINE)).unwrap())
     });
@@ -104,7 +104,7 @@ fn ocr(c: &mut Criterion) {
     for (name, model, file, input) in [
         ("detector, 640x480 frame", OcrModel::Detector, DETECTOR_FILE, &frame_input),
         ("detector, 320x320 crop", OcrModel::Detector, DETECTOR_FILE, &crop_input),
-        ("recogniser, one 48x384 line", OcrModel::Recogniser, RECOGNISER_FILE, &line_input),
+        (line_name.as_str(), OcrModel::Recogniser, RECOGNISER_FILE, &line_input),
     ] {
         let tract = median_ms((0..PEER_RUNS).map(|_| {
             let started = Instant::now();

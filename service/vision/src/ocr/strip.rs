@@ -5,9 +5,6 @@ use crate::{Crop, Point, RgbImage, RgbView, VisionError};
 /// PaddleOCR's models see `(v / 255 - 0.5) / 0.5` for each 8-bit value `v`, in BGR order.
 const PIXEL_MEAN: f32 = 127.5;
 const PIXEL_FACTOR: f32 = 1.0 / 127.5;
-/// Line inputs are a whole number of these columns wide: the recogniser takes multiples of 32,
-/// and fewer widths mean fewer plans to make (`models.rs`).
-const LINE_WIDTH_STEP: usize = 64;
 
 /// A model input: planar BGR values and their `[1, 3, height, width]` shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,21 +137,24 @@ pub(crate) fn canvas_input(
     Ok(ModelInput { shape: [1, 3, canvas.1, canvas.0], values: bgr_planes(view, crop, content, canvas)? })
 }
 
-/// A line of text (`crop` of `view`, upright) as the classifier's or recogniser's input:
-/// `height` rows, as wide as its aspect ratio makes it (rounded up, at most `max_width` rounded
-/// down to a multiple of [`LINE_WIDTH_STEP`]), padded with zeros (mid-grey) on the right to at
-/// least `min_width` columns and to a multiple of [`LINE_WIDTH_STEP`].
-pub(crate) fn line_input(
-    view: RgbView<'_>,
-    crop: Crop,
-    height: usize,
-    min_width: usize,
-    max_width: usize,
-) -> Result<ModelInput, VisionError> {
-    let scaled = (height as f64 * f64::from(crop.width) / f64::from(crop.height)).ceil() as usize;
-    let resized = scaled.clamp(1, (max_width / LINE_WIDTH_STEP * LINE_WIDTH_STEP).max(LINE_WIDTH_STEP));
-    let width = resized.max(min_width).next_multiple_of(LINE_WIDTH_STEP);
-    canvas_input(view, crop, (resized, height), (width, height))
+/// The input a line of text is fitted to: `height` rows, and as many columns as the line's
+/// aspect ratio gives it (at most `max_width`, to which longer lines are squeezed), padded on
+/// the right to at least `min_width` and to a multiple of `step` (`max_width` is one).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineShape {
+    pub height: usize,
+    pub min_width: usize,
+    pub max_width: usize,
+    pub step: usize,
+}
+
+/// A line of text (`crop` of `view`, upright) as the classifier's or recogniser's input, zeros
+/// (mid-grey) right of the text.
+pub(crate) fn line_input(view: RgbView<'_>, crop: Crop, shape: LineShape) -> Result<ModelInput, VisionError> {
+    let scaled = (shape.height as f64 * f64::from(crop.width) / f64::from(crop.height)).ceil() as usize;
+    let resized = scaled.clamp(1, shape.max_width);
+    let width = resized.max(shape.min_width).next_multiple_of(shape.step).min(shape.max_width.max(shape.min_width));
+    canvas_input(view, crop, (resized, shape.height), (width, shape.height))
 }
 
 /// `crop` resampled to `content`, normalised, as planes in BGR order of `canvas` size (zeros
@@ -257,19 +257,22 @@ mod tests {
     #[test]
     fn line_input_keeps_the_aspect_pads_with_zeros_and_orders_planes_bgr() {
         let source = image(40, 10, |_, _| [255, 127, 0]);
-        let input =
-            line_input(source.view().unwrap(), Crop { x: 0, y: 0, width: 40, height: 10 }, 48, 320, 960).unwrap();
+        let shape = LineShape { height: 48, min_width: 320, max_width: 960, step: 160 };
+        let line = |width, height, shape| {
+            line_input(source.view().unwrap(), Crop { x: 0, y: 0, width, height }, shape).unwrap()
+        };
+        let input = line(40, 10, shape);
         assert_eq!(input.shape, [1, 3, 48, 320]);
         let plane = 48 * 320;
         let (blue, red) = (&input.values[..plane], &input.values[2 * plane..]);
         assert!((blue[0] + 1.0).abs() < 1e-6 && (red[0] - 1.0).abs() < 1e-6, "{} {}", blue[0], red[0]);
         assert!((red[191] - 1.0).abs() < 1e-6 && red[192] == 0.0, "192 columns of text, then padding");
-        let long =
-            line_input(source.view().unwrap(), Crop { x: 0, y: 0, width: 40, height: 1 }, 48, 320, 1000).unwrap();
-        assert_eq!(long.shape, [1, 3, 48, 960], "capped to a multiple of 64");
-        let wide = line_input(source.view().unwrap(), Crop { x: 0, y: 0, width: 40, height: 5 }, 48, 320, 960).unwrap();
-        assert_eq!(wide.shape, [1, 3, 48, 384], "384 columns of text, a multiple of 64");
-        let odd = line_input(source.view().unwrap(), Crop { x: 0, y: 0, width: 37, height: 5 }, 48, 320, 960).unwrap();
-        assert_eq!(odd.shape, [1, 3, 48, 384], "356 columns of text, padded to 384");
+        assert_eq!(line(40, 1, shape).shape, [1, 3, 48, 960], "squeezed to the widest");
+        let wide = line(40, 5, shape);
+        assert_eq!(wide.shape, [1, 3, 48, 480], "384 columns of text, padded to a multiple of 160");
+        assert!(wide.values[383] == -1.0 && wide.values[384] == 0.0, "text, then padding");
+        let fixed = LineShape { height: 48, min_width: 192, max_width: 192, step: 32 };
+        assert_eq!(line(40, 10, fixed).shape, [1, 3, 48, 192], "squeezed into a fixed width");
+        assert_eq!(line(10, 10, fixed).shape, [1, 3, 48, 192], "padded to a fixed width");
     }
 }
