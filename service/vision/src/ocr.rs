@@ -29,8 +29,9 @@ const CLASSIFIER_WIDTH: usize = 192;
 /// Lines narrower than this are padded to it for the recogniser, as PaddleOCR does.
 const MIN_LINE_WIDTH: usize = 320;
 /// The recogniser's inputs are a multiple of this wide (the model needs multiples of 32): every
-/// width needs a plan of its own, which holds its own copy of the weights (`ocr/models.rs`).
-const LINE_WIDTH_STEP: usize = 160;
+/// width needs a plan of its own, which holds its own copy of the weights (`ocr/models.rs`), and
+/// with the default `max_line_width` the three widths this gives are the three plans kept.
+const LINE_WIDTH_STEP: usize = 320;
 /// The classifier looks at most at this many windows of a long line.
 const CLASSIFIER_WINDOWS: u32 = 3;
 /// Every line is fitted to the classifier's fixed input.
@@ -55,7 +56,7 @@ pub struct TextReaderConfig {
     pub max_upscale: f32,
     /// At most this many lines are recognised per read, the largest boxes first.
     pub max_lines: usize,
-    /// The widest recogniser input (rounded down to a multiple of 160); longer lines are
+    /// The widest recogniser input (rounded down to a multiple of 320); longer lines are
     /// squeezed into it.
     pub max_line_width: usize,
     /// Lines read with a lower confidence are left out (rapidocr's `text_score`).
@@ -179,6 +180,8 @@ impl TextReader {
             }
         }
         let oriented = Instant::now();
+        // Lines of one input width one after the other: each plan is made at most once a read.
+        strips.sort_by_key(|(strip, _)| strip.width as u64 * 1024 / u64::from(strip.height.max(1)));
         let mut lines = Vec::with_capacity(strips.len());
         for (strip, corners) in &strips {
             let view = strip.view()?;
@@ -235,8 +238,7 @@ impl TextReader {
     }
 
     /// The recogniser's input for an upright line, `crop` of `view`: 48 rows high, as wide as
-    /// its aspect ratio makes it (at most `max_line_width`), padded to at least 320 columns and
-    /// to a multiple of 160.
+    /// its aspect ratio makes it (at most `max_line_width`), padded to a multiple of 320 columns.
     pub fn line_input(&self, view: RgbView<'_>, crop: Crop) -> Result<ModelInput, VisionError> {
         let max_width = (self.config.max_line_width / LINE_WIDTH_STEP * LINE_WIDTH_STEP).max(MIN_LINE_WIDTH);
         strip::line_input(

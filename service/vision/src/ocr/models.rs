@@ -102,8 +102,8 @@ impl Models {
 /// One model: its graph, typed once with its free input sides as symbols, and the optimised
 /// plans made from it for the input sizes met most recently. tract runs a plan for fixed sizes
 /// 3-7 times faster than one for symbolic sizes and makes one from the typed graph in about
-/// 50 ms, but each plan holds its own packed copy of the weights (measured: 10-30 MB a detector
-/// plan, 23 MB a recogniser plan), so few are kept.
+/// 50 ms, but each plan holds its own packed copy of the weights (measured: about 20 MB a
+/// recogniser plan, 10-15 MB a detector plan), so few are kept.
 struct Model {
     graph: TypedModel,
     /// Per input side, its symbol (the side divided by [`SIDE_UNIT`]) when free, its size when fixed.
