@@ -28,15 +28,11 @@ const LINE_HEIGHT: usize = 48;
 const CLASSIFIER_WIDTH: usize = 192;
 /// Lines narrower than this are padded to it for the recogniser, as PaddleOCR does.
 const MIN_LINE_WIDTH: usize = 320;
-/// The recogniser's inputs are a multiple of this wide (the model needs multiples of 32): every
-/// width needs a plan of its own, which holds its own copy of the weights (`ocr/models.rs`), and
-/// with the default `max_line_width` the three widths this gives are the three plans kept.
-const LINE_WIDTH_STEP: usize = 320;
 /// The classifier looks at most at this many windows of a long line.
 const CLASSIFIER_WINDOWS: u32 = 3;
 /// Every line is fitted to the classifier's fixed input.
 const CLASSIFIER_LINE: LineShape =
-    LineShape { height: LINE_HEIGHT, min_width: CLASSIFIER_WIDTH, max_width: CLASSIFIER_WIDTH, step: 32 };
+    LineShape { height: LINE_HEIGHT, max_width: CLASSIFIER_WIDTH, padded: |_| CLASSIFIER_WIDTH };
 /// A strip is turned round when the classifier finds it upside down with at least this
 /// probability (rapidocr's `cls_thresh`).
 const UPSIDE_DOWN_THRESHOLD: f32 = 0.9;
@@ -56,8 +52,8 @@ pub struct TextReaderConfig {
     pub max_upscale: f32,
     /// At most this many lines are recognised per read, the largest boxes first.
     pub max_lines: usize,
-    /// The widest recogniser input (rounded down to a multiple of 320); longer lines are
-    /// squeezed into it.
+    /// The widest recogniser input (rounded down to 320, 480, 640 or a multiple of 320); longer
+    /// lines are squeezed into it.
     pub max_line_width: usize,
     /// Lines read with a lower confidence are left out (rapidocr's `text_score`).
     pub min_confidence: f32,
@@ -238,14 +234,11 @@ impl TextReader {
     }
 
     /// The recogniser's input for an upright line, `crop` of `view`: 48 rows high, as wide as
-    /// its aspect ratio makes it (at most `max_line_width`), padded to a multiple of 320 columns.
+    /// its aspect ratio makes it (at most `max_line_width`), padded to 320, 480, 640 or a
+    /// multiple of 320 columns.
     pub fn line_input(&self, view: RgbView<'_>, crop: Crop) -> Result<ModelInput, VisionError> {
-        let max_width = (self.config.max_line_width / LINE_WIDTH_STEP * LINE_WIDTH_STEP).max(MIN_LINE_WIDTH);
-        strip::line_input(
-            view,
-            crop,
-            LineShape { height: LINE_HEIGHT, min_width: MIN_LINE_WIDTH, max_width, step: LINE_WIDTH_STEP },
-        )
+        let max_width = widest_recogniser_input(self.config.max_line_width);
+        strip::line_input(view, crop, LineShape { height: LINE_HEIGHT, max_width, padded: recogniser_width })
     }
 
     /// The raw output of one model on an input.
@@ -267,6 +260,19 @@ fn detector_size(crop: Crop, config: &TextReaderConfig) -> (usize, usize) {
     let side =
         |length: u32| ((length as f32 * scale / DETECTOR_STEP as f32).round() as usize).clamp(1, most) * DETECTOR_STEP;
     (side(crop.width), side(crop.height))
+}
+
+/// The recogniser's input width for a line `columns` wide: at least 320 (as PaddleOCR pads), then
+/// 480 and 640, then multiples of 320. Every width needs a plan of its own, which holds its own
+/// copy of the weights (`ocr/models.rs`): these give four widths up to the default widest line,
+/// the four recogniser plans kept, with less padding where most lines are.
+fn recogniser_width(columns: usize) -> usize {
+    if columns <= 640 { columns.max(MIN_LINE_WIDTH).next_multiple_of(160) } else { columns.next_multiple_of(320) }
+}
+
+/// The widest recogniser input at most `max_line_width` (at least 320).
+fn widest_recogniser_input(max_line_width: usize) -> usize {
+    if max_line_width >= 960 { max_line_width / 320 * 320 } else { (max_line_width / 160 * 160).max(MIN_LINE_WIDTH) }
 }
 
 /// Top to bottom; boxes whose top-left corners are within [`SAME_LINE`] of the previous one's
@@ -322,6 +328,17 @@ mod tests {
         let lines = vec![line("c", 10.0, 60.0), line("b", 200.0, 12.0), line("a", 20.0, 18.0), line("d", 5.0, 75.0)];
         let order: Vec<String> = in_reading_order(lines).into_iter().map(|l| l.text).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn recogniser_widths_are_few() {
+        let widths: Vec<usize> = [1, 320, 321, 480, 481, 640, 641, 960, 961].map(recogniser_width).to_vec();
+        assert_eq!(widths, [320, 320, 480, 480, 640, 640, 960, 960, 1280]);
+        assert_eq!([320, 500, 700, 960, 1000, 1600].map(widest_recogniser_input), [320, 480, 640, 960, 960, 1600]);
+        let default = TextReaderConfig::default().max_line_width;
+        let count =
+            (1..=widest_recogniser_input(default)).map(recogniser_width).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(count.len(), 4, "as many widths as recogniser plans kept: {count:?}");
     }
 
     #[test]

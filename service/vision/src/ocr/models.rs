@@ -16,6 +16,10 @@ use crate::VisionError;
 const DICTIONARY_KEY: &str = "onnx.metadata_props.character";
 /// The recogniser makes one step of output per this many input columns.
 const RECOGNISER_STRIDE: usize = 8;
+/// Plans kept: the detector's for the latest input sizes (a deployment reads crops of one or two
+/// sizes), the recogniser's for the four widths up to the default widest line (`ocr.rs`).
+const DETECTOR_PLANS: usize = 3;
+const RECOGNISER_PLANS: usize = 4;
 
 pub(super) struct Models {
     detector: Model,
@@ -27,10 +31,11 @@ pub(super) struct Models {
 
 impl Models {
     pub fn load(folder: &Path) -> Result<Self, VisionError> {
-        let (detector, _) = Model::load(&folder.join(DETECTOR_FILE), [None, None])?;
-        let (classifier, _) = Model::load(&folder.join(CLASSIFIER_FILE), [Some(LINE_HEIGHT), Some(CLASSIFIER_WIDTH)])?;
+        let (detector, _) = Model::load(&folder.join(DETECTOR_FILE), [None, None], DETECTOR_PLANS)?;
+        let classifier_sides = [Some(LINE_HEIGHT), Some(CLASSIFIER_WIDTH)];
+        let (classifier, _) = Model::load(&folder.join(CLASSIFIER_FILE), classifier_sides, 1)?;
         let recogniser_path = folder.join(RECOGNISER_FILE);
-        let (recogniser, dictionary) = Model::load(&recogniser_path, [Some(LINE_HEIGHT), None])?;
+        let (recogniser, dictionary) = Model::load(&recogniser_path, [Some(LINE_HEIGHT), None], RECOGNISER_PLANS)?;
         let dictionary = dictionary.ok_or_else(|| VisionError::Model {
             path: recogniser_path.clone(),
             message: "has no character dictionary (ONNX metadata \"character\")".into(),
@@ -110,19 +115,18 @@ struct Model {
     sides: [Result<Symbol, usize>; 2],
     /// Most recently used last.
     plans: Mutex<Vec<([usize; 2], Arc<TypedRunnableModel>)>>,
+    kept: usize,
 }
 
 /// A free input side is a whole number of these pixels: the models' strides divide it, which
 /// lets tract prove that the feature maps the detector joins have the same sizes.
 const SIDE_UNIT: usize = 32;
-/// Plans kept per model.
-const PLANS_KEPT: usize = 3;
 
 impl Model {
     /// The model at `path` for inputs `[1, 3, height, width]`, each side fixed or free (`None`),
-    /// and the dictionary in its metadata if it has one. The file's intermediate shape
-    /// annotations are ignored: tract infers every shape itself.
-    fn load(path: &Path, sides: [Option<usize>; 2]) -> Result<(Self, Option<String>), VisionError> {
+    /// keeping `kept` plans, and the dictionary in its metadata if it has one. The file's
+    /// intermediate shape annotations are ignored: tract infers every shape itself.
+    fn load(path: &Path, sides: [Option<usize>; 2], kept: usize) -> Result<(Self, Option<String>), VisionError> {
         let model_error = |e: TractError| VisionError::Model { path: path.to_owned(), message: format!("{e:#}") };
         let bytes =
             std::fs::read(path).map_err(|e| VisionError::Model { path: path.to_owned(), message: e.to_string() })?;
@@ -149,7 +153,7 @@ impl Model {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .map_err(model_error)?;
-        Ok((Self { graph, sides: [height.1, width.1], plans: Mutex::new(Vec::new()) }, dictionary))
+        Ok((Self { graph, sides: [height.1, width.1], plans: Mutex::new(Vec::new()), kept }, dictionary))
     }
 
     /// The plan for inputs of `shape`, made if none is kept for it.
@@ -185,7 +189,7 @@ impl Model {
             .map_err(|e| format!("{e:#}"))?;
         let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
         if kept(&mut plans).is_none() {
-            if plans.len() == PLANS_KEPT {
+            if plans.len() >= self.kept {
                 plans.remove(0);
             }
             plans.push((size, plan.clone()));

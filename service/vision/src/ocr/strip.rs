@@ -138,14 +138,13 @@ pub(crate) fn canvas_input(
 }
 
 /// The input a line of text is fitted to: `height` rows, and as many columns as the line's
-/// aspect ratio gives it (at most `max_width`, to which longer lines are squeezed), padded on
-/// the right to at least `min_width` and to a multiple of `step` (`max_width` is one).
+/// aspect ratio gives it, at most `max_width` (into which longer lines are squeezed); the input
+/// is then `padded(columns)` wide, zeros on the right.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LineShape {
     pub height: usize,
-    pub min_width: usize,
     pub max_width: usize,
-    pub step: usize,
+    pub padded: fn(usize) -> usize,
 }
 
 /// A line of text (`crop` of `view`, upright) as the classifier's or recogniser's input, zeros
@@ -153,7 +152,7 @@ pub(crate) struct LineShape {
 pub(crate) fn line_input(view: RgbView<'_>, crop: Crop, shape: LineShape) -> Result<ModelInput, VisionError> {
     let scaled = (shape.height as f64 * f64::from(crop.width) / f64::from(crop.height)).ceil() as usize;
     let resized = scaled.clamp(1, shape.max_width);
-    let width = resized.max(shape.min_width).next_multiple_of(shape.step).min(shape.max_width.max(shape.min_width));
+    let width = (shape.padded)(resized).max(resized);
     canvas_input(view, crop, (resized, shape.height), (width, shape.height))
 }
 
@@ -257,7 +256,7 @@ mod tests {
     #[test]
     fn line_input_keeps_the_aspect_pads_with_zeros_and_orders_planes_bgr() {
         let source = image(40, 10, |_, _| [255, 127, 0]);
-        let shape = LineShape { height: 48, min_width: 320, max_width: 960, step: 160 };
+        let shape = LineShape { height: 48, max_width: 960, padded: |w| w.max(320).next_multiple_of(160) };
         let line = |width, height, shape| {
             line_input(source.view().unwrap(), Crop { x: 0, y: 0, width, height }, shape).unwrap()
         };
@@ -269,9 +268,9 @@ mod tests {
         assert!((red[191] - 1.0).abs() < 1e-6 && red[192] == 0.0, "192 columns of text, then padding");
         assert_eq!(line(40, 1, shape).shape, [1, 3, 48, 960], "squeezed to the widest");
         let wide = line(40, 5, shape);
-        assert_eq!(wide.shape, [1, 3, 48, 480], "384 columns of text, padded to a multiple of 160");
+        assert_eq!(wide.shape, [1, 3, 48, 480], "384 columns of text, padded");
         assert!(wide.values[383] == -1.0 && wide.values[384] == 0.0, "text, then padding");
-        let fixed = LineShape { height: 48, min_width: 192, max_width: 192, step: 32 };
+        let fixed = LineShape { height: 48, max_width: 192, padded: |_| 192 };
         assert_eq!(line(40, 10, fixed).shape, [1, 3, 48, 192], "squeezed into a fixed width");
         assert_eq!(line(10, 10, fixed).shape, [1, 3, 48, 192], "padded to a fixed width");
     }
