@@ -14,7 +14,9 @@
 //! bigram, 2 a code of 8 digits or more) times its distinctiveness across products,
 //! `ln(N / df) / ln(N)` for a token printed by `df` of `N` products: 1 for a token only one
 //! product prints, 0 for one they all print. A product scores the sum of its tokens' weights,
-//! each times how well it was read (1 exact, less with edits).
+//! each times how well it was read (1 exact, less with edits). Every source weighs the same; it
+//! is reported with the evidence. A lone Han character is no token: whether single characters
+//! would help was not measured, and a stray mark read as one is common (see the OCR tests).
 
 use std::collections::HashMap;
 
