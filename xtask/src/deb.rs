@@ -307,8 +307,9 @@ const COPYRIGHT: &str = "Format: https://www.debian.org/doc/packaging-manuals/co
 Upstream-Name: cuebox
 Comment: The binary statically links Rust crates from crates.io under their own licenses
  (MIT, Apache-2.0, BSD, Unicode, Zlib, ISC); models/README.md in the sources lists the models'
- origins and licenses (EfficientNet-Lite0 weights and MediaPipe palm detector: Apache-2.0;
- multilingual-e5-small: MIT).
+ origins and licenses (EfficientNet-Lite0 weights, MediaPipe palm detector and PaddleOCR's
+ PP-OCRv6 text detection, recognition and orientation models: Apache-2.0; multilingual-e5-small:
+ MIT).
 
 Files: *
 Copyright: 2026 The Cuebox developers

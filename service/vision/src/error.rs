@@ -12,6 +12,8 @@ pub enum VisionError {
     BadBuffer { width: u32, height: u32, len: usize },
     #[error("crop {crop:?} lies outside the {width}x{height} image")]
     BadCrop { crop: crate::Crop, width: u32, height: u32 },
+    #[error("invalid settings: {}", .0.join("; "))]
+    Settings(Vec<String>),
     #[error("embedding has {got} values, expected {expected}")]
     Dimension { got: usize, expected: usize },
 }

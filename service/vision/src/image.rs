@@ -72,7 +72,7 @@ impl<'a> RgbView<'a> {
     /// patterns such as print on packaging average out instead of aliasing, as they do in the
     /// antialiased resizing the models were trained with); along one that grows, it blends the
     /// two nearest (bilinear).
-    fn resample(
+    pub(crate) fn resample(
         &self,
         crop: Crop,
         width: u32,

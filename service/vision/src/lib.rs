@@ -1,6 +1,7 @@
 //! Product recognition: image preprocessing, the tract image-embedding model, nearest-neighbour
-//! matching against enrolled references, and the tracker that turns per-frame decisions into a
-//! stable "product in view" state. Knows nothing of GStreamer, tokio or MQTT.
+//! matching against enrolled references, reading printed text (OCR) and matching it against what
+//! products print, and the tracker that turns per-frame decisions into a stable "product in
+//! view" state. Knows nothing of GStreamer, tokio or MQTT.
 
 mod barcode;
 mod embedder;
@@ -8,8 +9,10 @@ mod error;
 mod finder;
 mod gallery;
 mod image;
+mod ocr;
 mod palm;
 mod scene;
+mod text_match;
 mod tracker;
 mod windows;
 
@@ -21,9 +24,14 @@ pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
+pub use ocr::{
+    CLASSIFIER_FILE, DETECTOR_FILE, ModelInput, OcrModel, RECOGNISER_FILE, TextLine, TextReader, TextReaderConfig,
+    TextReading,
+};
 pub use palm::{
     BoundingBox, DEFAULT_MIN_PALM_SCORE, PALM_INPUT_SIZE, PALM_KEYPOINTS, Palm, PalmDetector, PalmInference, Point,
 };
 pub use scene::SceneSignature;
+pub use text_match::{TextCandidate, TextEvidence, TextIndex, TextMatch, TextRule, TextSource};
 pub use tracker::{Tracker, TrackerConfig, TrackerEvent};
 pub use windows::{CellWindow, Proposal, cell_windows, overlap};

@@ -657,3 +657,6 @@ mod evaluation {
         assert!(in_time >= REACHED_SWITCHES_IN_TIME, "only {in_time} product switches within {SWITCH_TARGET:?}");
     }
 }
+
+#[path = "vision/ocr.rs"]
+mod ocr;

@@ -2,8 +2,9 @@
 # (Cuebox has no public homepage or bug tracker yet.)
 SUMMARY = "Cuebox recognition models"
 DESCRIPTION = "The ONNX models Cuebox loads (image embedding, palm detection, \
-               multilingual text embedding), as `cargo xtask setup` converts them \
-               from their registry packages, checked against models/SHA256SUMS."
+               multilingual text embedding, text detection and recognition), as \
+               `cargo xtask setup` makes them from their registry packages, \
+               checked against models/SHA256SUMS."
 SECTION = "multimedia"
 LICENSE = "Apache-2.0 & MIT"
 # Each model's licence is stated in models/README.md (its model card); no model ships a
