@@ -1,6 +1,6 @@
 use tract_onnx::prelude::tract_ndarray::{ArrayView2, ShapeBuilder};
 
-use crate::{EMBEDDING_DIM, Embedding};
+use crate::{EMBEDDING_DIM, Embedding, ShapeMatch, ShapeRule, Signal, TextMatch, TextRule};
 
 /// Enrolled reference embeddings, several per product.
 #[derive(Clone, Debug, Default)]
@@ -36,14 +36,25 @@ pub struct DecisionRule {
     /// Lowest lead of the best product's similarity over how close its region comes to the
     /// studio without a product.
     pub min_studio_margin: f32,
+    /// When text read in the frame names a product.
+    pub text: TextRule,
+    /// When local features matched under a homography name a product.
+    pub shape: ShapeRule,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub sku: Option<String>,
+    /// The image similarity of the product named (of the best product when none is).
     pub score: f32,
-    /// Best first, one entry per product.
+    /// Best first, one entry per product: the image's ranking.
     pub candidates: Vec<Candidate>,
+    /// Which signal named the product.
+    pub signal: Option<Signal>,
+    /// Products whose local features matched, most inliers first.
+    pub shapes: Vec<ShapeMatch>,
+    /// What the text read in the frame pointed to, if text was read.
+    pub text: Option<TextMatch>,
 }
 
 impl Gallery {
@@ -133,10 +144,12 @@ impl Gallery {
 }
 
 impl DecisionRule {
+    /// The product in view from the image alone.
     pub fn decide(&self, candidates: Vec<Candidate>) -> Decision {
         let score = candidates.first().map_or(0.0, |c| c.score);
         let sku = if self.names(&candidates) { candidates.first().map(|c| c.sku.clone()) } else { None };
-        Decision { sku, score, candidates }
+        let signal = sku.is_some().then_some(Signal::Image);
+        Decision { sku, score, candidates, signal, shapes: Vec::new(), text: None }
     }
 
     /// Whether the best of `candidates` (best first) is confidently in view.
@@ -177,7 +190,7 @@ mod tests {
 
     #[test]
     fn decision_needs_score_and_margin() {
-        let rule = DecisionRule { min_score: 0.5, min_margin: 0.1, min_studio_margin: 0.0 };
+        let rule = DecisionRule { min_score: 0.5, min_margin: 0.1, ..crate::RECOMMENDED_RULE };
         let c = |s: &str, score| Candidate { sku: s.into(), score, studio: 0.0 };
         assert_eq!(rule.decide(vec![c("A", 0.8), c("B", 0.3)]).sku.as_deref(), Some("A"));
         assert_eq!(rule.decide(vec![c("A", 0.45), c("B", 0.1)]).sku, None, "below the score");

@@ -7,6 +7,7 @@ mod barcode;
 mod embedder;
 mod error;
 mod finder;
+mod fusion;
 mod gallery;
 mod image;
 mod ocr;
@@ -22,6 +23,7 @@ pub use embedder::{
 };
 pub use error::VisionError;
 pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
+pub use fusion::{Evidence, ShapeMatch, ShapeRule, Signal};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
 pub use ocr::{
