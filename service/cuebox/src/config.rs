@@ -803,6 +803,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
                 min_score: v.min_score,
                 min_margin: v.min_margin,
                 min_studio_margin: v.min_studio_margin,
+                ..cuebox_vision::RECOMMENDED_RULE
             },
             tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
             barcode_interval: (v.barcode_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / v.barcode_rate)),
