@@ -44,6 +44,11 @@ FRAMES_PER_PRODUCT = 12
 FRAMES_PER_DISTRACTOR = 9
 EMPTY_FRAMES = 34
 HAND_ONLY_FRAMES = 33
+# Studio calibration recordings (studio/test/), per background and kind; their random draws come
+# from a seed of their own, so the frames stay the same files.
+STUDIO_SEED = 20261216
+STUDIO_KINDS = ("empty", "hand")
+STUDIO_FRAMES_PER_KIND = 6
 # Of the frames showing a product, the share held by the hand (the rest held from outside the frame).
 HELD_BY_HAND = 0.7
 # The product's height in the frame, as a share of the frame's height.
@@ -1228,6 +1233,17 @@ def over(canvas: np.ndarray, layer: np.ndarray, x: int, y: int) -> np.ndarray:
 # Backgrounds: photos and synthesised studio scenes
 
 
+@dataclass
+class Studio:
+    """The set behind a frame: one of the photos (each frame sees another crop of it), or a
+    synthesised scene, drawn anew for every frame (so each is a studio of its own), with the
+    generator state it was drawn from to draw it again."""
+
+    description: str
+    photo: str = None
+    state: dict = None
+
+
 class Backgrounds:
     def __init__(self, sources: Sources):
         self.photos = [(name, sources.image(source, name)) for source, name in PHOTO_BACKGROUNDS]
@@ -1238,12 +1254,17 @@ class Backgrounds:
         self.sources = sources
 
     def pick(self, rng) -> tuple:
+        rgb, studio = self.scene(rng)
+        return self.defocus(rng, rgb), studio
+
+    def scene(self, rng) -> tuple:
+        state = rng.bit_generator.state
         kind = rng.choice(["photo", "photo", "shelves", "desk", "ring light", "live-room wall"],
                           p=[0.22, 0.22, 0.14, 0.14, 0.14, 0.14])
         if kind == "photo":
             name, image = self.photos[int(rng.integers(len(self.photos)))]
-            rgb, description = first.cover(rng, image).astype(np.float32), f"photo {name}"
-        elif kind == "shelves":
+            return first.cover(rng, image).astype(np.float32), Studio(f"photo {name}", photo=name)
+        if kind == "shelves":
             rgb, description = shelves(rng, self), "synthetic shelves"
         elif kind == "desk":
             rgb, description = desk(rng, self), "synthetic desk"
@@ -1251,10 +1272,34 @@ class Backgrounds:
             rgb, description = ring_light_wall(rng, self), "synthetic ring-lit wall"
         else:
             rgb, description = live_room_wall(rng, self), "synthetic live-room wall"
+        return rgb, Studio(description, state=state)
+
+    def defocus(self, rng, rgb: np.ndarray) -> np.ndarray:
         # Behind a product held near the camera the scene is often a little out of focus.
         if rng.random() < 0.6:
             rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.8, 2.6))
-        return rgb, description
+        return rgb
+
+    def filmed_again(self, studio: Studio):
+        """What a camera can film of the studio again: its photo, or its synthesised scene redrawn."""
+        if studio.photo:
+            return dict(self.photos)[studio.photo]
+        rng = np.random.default_rng()
+        rng.bit_generator.state = studio.state
+        return self.scene(rng)[0]
+
+    def view(self, rng, studio: Studio, set_seen) -> np.ndarray:
+        """Another view of a studio (`set_seen` from `filmed_again`): another crop of its photo, or
+        its scene with the camera nudged (zoomed in up to 15%, shifted)."""
+        if studio.photo:
+            rgb = first.cover(rng, set_seen).astype(np.float32)
+        else:
+            zoom = rng.uniform(1.0, 1.15)
+            width, height = round(WIDTH * zoom), round(HEIGHT * zoom)
+            resized = cv2.resize(set_seen, (width, height), interpolation=cv2.INTER_LINEAR)
+            x, y = int(rng.integers(width - WIDTH + 1)), int(rng.integers(height - HEIGHT + 1))
+            rgb = resized[y:y + HEIGHT, x:x + WIDTH]
+        return self.defocus(rng, rgb)
 
 
 GENERIC_WORDS = ["HOME", "ORGANIC", "VINTAGE", "NATURE", "精选", "好物", "生活", "COLLECTION", "STUDIO", "限定", "SALE",
@@ -1670,14 +1715,14 @@ def camera(rng, rgb: np.ndarray) -> tuple:
 @dataclass
 class Frame:
     rgb: np.ndarray
-    background: str
+    studio: Studio
     hand: bool = False
     box: list = None
     occluded: float = 0.0
 
 
 def held_frame(rng, product, backgrounds: Backgrounds, hands: list, with_hand: bool) -> Frame:
-    background, description = backgrounds.pick(rng)
+    background, studio = backgrounds.pick(rng)
     yaw = rng.uniform(-product.max_yaw, product.max_yaw)
     pitch = rng.uniform(-12, 16)
     layer = render(product, yaw, pitch, Light.random(rng))
@@ -1699,24 +1744,27 @@ def held_frame(rng, product, backgrounds: Backgrounds, hands: list, with_hand: b
         canvas = hand_layer[..., :3] + canvas * (1 - hand_layer[..., 3:4])
         covered = warped[..., 3] > 0.5
         occluded = float((hand_layer[..., 3][covered] > 0.5).mean())
-    return Frame(rgb=scene_light(rng, canvas), background=description, hand=with_hand, box=box,
-                 occluded=round(occluded, 3))
+    return Frame(rgb=scene_light(rng, canvas), studio=studio, hand=with_hand, box=box, occluded=round(occluded, 3))
 
 
 def hand_only_frame(rng, backgrounds: Backgrounds, hands: list) -> Frame:
-    background, description = backgrounds.pick(rng)
+    background, studio = backgrounds.pick(rng)
+    return Frame(rgb=scene_light(rng, empty_hand(rng, background, hands)), studio=studio, hand=True)
+
+
+def empty_hand(rng, background: np.ndarray, hands: list) -> np.ndarray:
+    """A hand holding nothing reaching into `background`."""
     tip = (rng.uniform(120, 520), rng.uniform(100, 380))
     nearer_left = tip[0] < WIDTH / 2
     from_left = nearer_left if rng.random() < 0.85 else not nearer_left
     hand_layer = place_hand(pick(rng, hands), tip, rng.uniform(0.6, 1.15), rng.uniform(-20, 20), from_left)
     hand_layer[..., :3] *= rng.uniform(0.85, 1.1)
-    canvas = hand_layer[..., :3] + background * (1 - hand_layer[..., 3:4])
-    return Frame(rgb=scene_light(rng, canvas), background=description, hand=True)
+    return hand_layer[..., :3] + background * (1 - hand_layer[..., 3:4])
 
 
 def empty_frame(rng, backgrounds: Backgrounds) -> Frame:
-    background, description = backgrounds.pick(rng)
-    return Frame(rgb=scene_light(rng, background), background=description)
+    background, studio = backgrounds.pick(rng)
+    return Frame(rgb=scene_light(rng, background), studio=studio)
 
 
 def pick(rng, items):
@@ -1741,6 +1789,8 @@ class FrameWriter:
     def __init__(self, out: Path, manifest: dict):
         self.out = out
         self.manifest = manifest
+        # The studios the frames show, by the `background` their frames carry, in order of first use.
+        self.studios = {}
         (out / "frames" / SPLIT).mkdir(parents=True, exist_ok=True)
 
     def add(self, rng, frame: Frame, kind: str, sku, other_sku=None):
@@ -1748,8 +1798,10 @@ class FrameWriter:
         relative = f"frames/{SPLIT}/{index:04d}-{kind}-{other_sku or sku or 'none'}.jpg"
         pixels, quality = camera(rng, frame.rgb)
         Image.fromarray(pixels).save(self.out / relative, quality=quality)
+        background = frame.studio.description if frame.studio.photo else f"{frame.studio.description} {index:04d}"
+        self.studios.setdefault(background, frame.studio)
         entry = {"path": relative, "split": SPLIT, "kind": kind, "sku": sku, "origin": "composite",
-                 "background": frame.background, "hand": frame.hand}
+                 "background": background, "hand": frame.hand}
         if other_sku:
             entry["other_sku"] = other_sku
         if frame.box:
@@ -1808,11 +1860,37 @@ def main():
     for n in range(HAND_ONLY_FRAMES):
         rng = np.random.default_rng([SEED, 5, n])
         writer.add(rng, hand_only_frame(rng, backgrounds, hands), kind="hand", sku=None)
+    manifest["studio_calibration"] = studio_recordings(out, writer.studios, backgrounds, hands)
     manifest["sources"] = [{"source": "Debian opencv-doc, /usr/share/doc/opencv-doc/opencv4/html",
                             "file": "cup.mp4.gz (hands of test frames 108-216, as build_vision_set.py cuts them)"}]
     manifest["sources"] += sources.listing()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     summary(out, manifest)
+
+
+def studio_recordings(out: Path, studios: dict, backgrounds: Backgrounds, hands: list) -> list:
+    """For each studio the frames show, what its calibration records (the set empty, then the
+    host's hand without a product), made the way the empty and hand-only frames are, from random
+    draws of their own, so that a studio can be calibrated without its test frames."""
+    (out / "studio" / SPLIT).mkdir(parents=True)
+    recordings = []
+    for studio_index, (background, studio) in enumerate(studios.items()):
+        set_seen = backgrounds.filmed_again(studio)
+        for kind_index, kind in enumerate(STUDIO_KINDS):
+            for n in range(STUDIO_FRAMES_PER_KIND):
+                rng = np.random.default_rng([STUDIO_SEED, studio_index, kind_index, n])
+                rgb = backgrounds.view(rng, studio, set_seen)
+                if kind == "hand":
+                    rgb = empty_hand(rng, rgb, hands)
+                pixels, quality = camera(rng, scene_light(rng, rgb))
+                relative = f"studio/{SPLIT}/{slug(background)}-{kind}-{n + 1}.jpg"
+                Image.fromarray(pixels).save(out / relative, quality=quality)
+                recordings.append({"path": relative, "split": SPLIT, "background": background, "kind": kind})
+    return recordings
+
+
+def slug(text: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in Path(text).stem.lower()).split())
 
 
 def summary(out: Path, manifest: dict):
@@ -1822,11 +1900,13 @@ def summary(out: Path, manifest: dict):
     held = [f for f in manifest["frames"] if f.get("box")]
     shares = [f["height_share"] for f in held]
     with_hand = sum(1 for f in held if f["hand"])
+    studios = {entry["background"] for entry in manifest["studio_calibration"]}
     print(f"{out}: {len(manifest['products'])} products enrolled from {len(manifest['enrollment'])} shots, "
           f"{len(manifest['distractors'])} distractors; {len(manifest['frames'])} test frames: "
           + ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
           + f"; products held at {min(shares):.0%}-{max(shares):.0%} of the frame height, "
-          + f"{with_hand} of {len(held)} by a hand")
+          + f"{with_hand} of {len(held)} by a hand; {len(manifest['studio_calibration'])} studio calibration "
+          + f"recordings of {len(studios)} studios")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ CLIP_PRODUCTS = {
     },
 }
 
+# Each clip's studio without product and hand (a plate), by the name frames give their background.
+CLIP_PLATES = {"box": "box-room", "cup": "cup-wall"}
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -163,6 +166,11 @@ COMPOSITES_PER_PRODUCT = 24
 EMPTY_STUDIO_PER_PLATE = 18
 EMPTY_SCENES = 36
 HAND_ONLY = 96
+# Studio calibration recordings (studio/<split>/), per background and kind; their random draws come
+# from a seed of their own, so the frames above stay the same files.
+STUDIO_SEED = 20261216
+STUDIO_KINDS = ("empty", "hand")
+STUDIO_FRAMES_PER_KIND = 6
 
 
 def main():
@@ -178,7 +186,7 @@ def main():
     out.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         clips = {name: decode_clip(name, Path(tmp)) for name in ("box", "cup")}
-        studio = {"box-room": box_room_plate(clips["box"]), "cup-wall": cup_wall_plate(clips["cup"])}
+        studio = {CLIP_PLATES["box"]: box_room_plate(clips["box"]), CLIP_PLATES["cup"]: cup_wall_plate(clips["cup"])}
         hands = {split: cut_hands(clips["cup"], HAND_FRAMES[split][::HAND_STEP]) for split in SPLITS}
         manifest = {
             "seed": SEED,
@@ -190,37 +198,67 @@ def main():
         }
         enroll(out, clips, sources, manifest)
         cutouts = {sku: product_cutout(sources, spec["view"]) for sku, spec in PHOTO_PRODUCTS.items()}
+        split_backgrounds = {split: Backgrounds(studio, {scene[1]: sources.image(*scene) for scene in SCENES[split]})
+                             for split in SPLITS}
         for split_index, split in enumerate(SPLITS):
-            backgrounds = Backgrounds(studio, [sources.image(*scene) for scene in SCENES[split]])
+            backgrounds = split_backgrounds[split]
             writer = FrameWriter(out, split, manifest)
             real_frames(writer, clips, split)
             for product_index, (sku, cutout) in enumerate(cutouts.items()):
                 for n in range(COMPOSITES_PER_PRODUCT):
                     rng = np.random.default_rng([SEED, split_index, 1, product_index, n])
-                    frame = compose(rng, backgrounds.pick(rng), pick(rng, hands[split]), cutout, backgrounds)
-                    writer.add(frame, rng, kind="product", sku=sku, origin="composite")
-            for plate_index, plate in enumerate(studio.values()):
+                    background, name = backgrounds.pick(rng)
+                    frame = compose(rng, background, pick(rng, hands[split]), cutout, backgrounds)
+                    writer.add(frame, rng, kind="product", sku=sku, origin="composite", background=name)
+            for plate_index, (name, plate) in enumerate(studio.items()):
                 for n in range(EMPTY_STUDIO_PER_PLATE):
                     rng = np.random.default_rng([SEED, split_index, 2, plate_index, n])
-                    writer.add(reframe(rng, plate), rng, kind="empty", sku=None, origin="studio")
+                    writer.add(reframe(rng, plate), rng, kind="empty", sku=None, origin="studio", background=name)
             for n in range(EMPTY_SCENES):
                 rng = np.random.default_rng([SEED, split_index, 3, n])
-                writer.add(backgrounds.scene(rng), rng, kind="empty", sku=None, origin="scene")
+                scene, name = backgrounds.scene(rng)
+                writer.add(scene, rng, kind="empty", sku=None, origin="scene", background=name)
             for n in range(HAND_ONLY):
                 rng = np.random.default_rng([SEED, split_index, 4, n])
-                frame = compose(rng, backgrounds.pick(rng), pick(rng, hands[split]), None, backgrounds)
-                writer.add(frame, rng, kind="hand", sku=None, origin="composite")
-        test_backgrounds = Backgrounds(studio, [sources.image(*scene) for scene in SCENES["test"]])
-        manifest["clip"] = changing_clip(out, Path(tmp), clips, studio, cutouts, test_backgrounds)
+                background, name = backgrounds.pick(rng)
+                frame = compose(rng, background, pick(rng, hands[split]), None, backgrounds)
+                writer.add(frame, rng, kind="hand", sku=None, origin="composite", background=name)
+        manifest["clip"] = changing_clip(out, Path(tmp), clips, studio, cutouts, split_backgrounds["test"])
         manifest["sources"] = sources.used()
+    manifest["studio_calibration"] = studio_recordings(out, manifest["frames"], split_backgrounds, hands)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    keys = [(frame["split"], frame["kind"]) for frame in manifest["frames"]]
+    keys += [(recording["split"], f"studio {recording['kind']}") for recording in manifest["studio_calibration"]]
     counts = {}
-    for frame in manifest["frames"]:
-        key = (frame["split"], frame["kind"])
+    for key in keys:
         counts[key] = counts.get(key, 0) + 1
     print(f"{out}: {len(manifest['enrollment'])} enrollment photos of {len(manifest['products'])} products; "
           + ", ".join(f"{split} {kind} {n}" for (split, kind), n in sorted(counts.items()))
           + f"; clip of {manifest['clip']['frames']} frames")
+
+
+def studio_recordings(out: Path, frames: list, split_backgrounds: dict, hands: dict) -> list:
+    """For each background the frames of a split show, what the studio's calibration records (the
+    set empty, then the host's hand without a product) made the way the set's own empty and
+    hand-only frames are, from random draws of their own, so that a studio can be calibrated
+    without its test frames."""
+    recordings = []
+    for split_index, split in enumerate(SPLITS):
+        backgrounds = split_backgrounds[split]
+        (out / "studio" / split).mkdir(parents=True)
+        used = dict.fromkeys(frame["background"] for frame in frames if frame["split"] == split)
+        for background_index, name in enumerate(used):
+            for kind_index, kind in enumerate(STUDIO_KINDS):
+                for n in range(STUDIO_FRAMES_PER_KIND):
+                    rng = np.random.default_rng([STUDIO_SEED, split_index, background_index, kind_index, n])
+                    rgb = backgrounds.view(rng, name)
+                    if kind == "hand":
+                        rgb = compose(rng, rgb, pick(rng, hands[split]), None, backgrounds)
+                    pixels, quality = camera(rng, rgb)
+                    relative = f"studio/{split}/{Path(name).stem}-{kind}-{n + 1}.jpg"
+                    Image.fromarray(pixels).save(out / relative, quality=quality)
+                    recordings.append({"path": relative, "split": split, "background": name, "kind": kind})
+    return recordings
 
 
 class Sources:
@@ -447,19 +485,28 @@ def pick(rng, items):
 
 
 class Backgrounds:
-    """The studio plates and the other scenes of a split."""
+    """The studio plates and the other scenes of a split, each by its name (a frame's `background`)."""
 
-    def __init__(self, studio: dict, scenes: list):
-        self.studio = list(studio.values())
+    def __init__(self, studio: dict, scenes: dict):
+        self.studio = studio
         self.scenes = scenes
 
-    def pick(self, rng) -> np.ndarray:
+    def pick(self, rng) -> tuple:
+        """A view of a plate or a scene, and its name."""
         if rng.random() < 0.5:
-            return reframe(rng, pick(rng, self.studio))
+            name, plate = pick(rng, list(self.studio.items()))
+            return reframe(rng, plate), name
         return self.scene(rng)
 
-    def scene(self, rng) -> np.ndarray:
-        return cover(rng, pick(rng, self.scenes))
+    def scene(self, rng) -> tuple:
+        name, image = pick(rng, list(self.scenes.items()))
+        return cover(rng, image), name
+
+    def view(self, rng, name: str) -> np.ndarray:
+        """Another view of the named background, seen the way frames see it."""
+        if name in self.studio:
+            return reframe(rng, self.studio[name])
+        return cover(rng, self.scenes[name])
 
 
 def cover(rng, image: Image.Image) -> np.ndarray:
@@ -630,7 +677,7 @@ def occlude(rng, canvas: np.ndarray, product_alpha: np.ndarray, backgrounds: Bac
         y1 = y0 + int((y1 - y0) * fraction)
     else:
         y0 = y1 - int((y1 - y0) * fraction)
-    patch = backgrounds.scene(rng)
+    patch, _ = backgrounds.scene(rng)
     canvas = canvas.copy()
     canvas[y0:y1, x0:x1] = patch[y0:y1, x0:x1]
     return canvas
@@ -665,7 +712,7 @@ class FrameWriter:
         self.count = 0
         (out / "frames" / split).mkdir(parents=True, exist_ok=True)
 
-    def add(self, rgb, rng, kind: str, sku, origin: str, camera_effects=True):
+    def add(self, rgb, rng, kind: str, sku, origin: str, background: str, camera_effects=True):
         relative = f"frames/{self.split}/{self.count:04d}-{kind}-{sku or 'none'}.jpg"
         if camera_effects:
             pixels, quality = camera(rng, rgb)
@@ -673,7 +720,8 @@ class FrameWriter:
             pixels, quality = rgb, 95
         Image.fromarray(pixels).save(self.out / relative, quality=quality)
         self.manifest["frames"].append(
-            {"path": relative, "split": self.split, "kind": kind, "sku": sku, "origin": origin}
+            {"path": relative, "split": self.split, "kind": kind, "sku": sku, "origin": origin,
+             "background": background}
         )
         self.count += 1
 
@@ -706,7 +754,8 @@ def real_frames(writer: FrameWriter, clips, split: str):
     for sku, spec in CLIP_PRODUCTS.items():
         for frame in spec[split]:
             writer.add(clips[spec["clip"]][frame], None, kind="product", sku=sku,
-                       origin=f"{spec['clip']} clip frame {frame}", camera_effects=False)
+                       origin=f"{spec['clip']} clip frame {frame}", background=CLIP_PLATES[spec["clip"]],
+                       camera_effects=False)
 
 
 def changing_clip(out: Path, tmp: Path, clips, studio, cutouts, backgrounds) -> dict:
@@ -758,7 +807,7 @@ def changing_clip(out: Path, tmp: Path, clips, studio, cutouts, backgrounds) -> 
     segment("cookie-box", "product", box_clip[box_frames.start:box_frames.start + 4 * FPS])
     segment("tumbler", "product", cup_frames[cup_test.start:cup_test.start + 3 * FPS])
     segment("let-us-c", "product", held_sequence("let-us-c", empty_wall, 108, 3))
-    segment("orange", "product", held_sequence("orange", backgrounds.scene(rng).astype(np.float32), 141, 3))
+    segment("orange", "product", held_sequence("orange", backgrounds.scene(rng)[0].astype(np.float32), 141, 3))
     segment(None, "hand", held_sequence("orange", empty_wall, 120, 2, with_product=False))
     segment("basic-electronics", "product", held_sequence("basic-electronics", empty_room, 125, 3))
     segment("espresso-cup", "product", held_sequence("espresso-cup", empty_wall, 135, 3))
