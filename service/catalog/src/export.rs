@@ -17,6 +17,9 @@ pub fn to_yaml(catalog: &Catalog) -> String {
     for p in &catalog.products {
         let _ = writeln!(out, "  - sku: {}", quote(&p.sku));
         let _ = writeln!(out, "    name: {}", text(&p.name));
+        if let Some(brand) = &p.brand {
+            let _ = writeln!(out, "    brand: {}", quote(brand));
+        }
         if let Some(price) = &p.price {
             let _ = writeln!(out, "    price: {{amount: {}, currency: {}}}", price.amount, quote(&price.currency));
         }
@@ -80,7 +83,7 @@ mod tests {
 
     #[test]
     fn export_round_trips_through_the_parser() {
-        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    selling_points: {en: [crisp, 'light: 2g'], zh-CN: 脆}\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}, {id: gen, text: g, generated: true}, {id: own, text: o, generated: false}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
+        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    brand: 'Hill: Tea'\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    selling_points: {en: [crisp, 'light: 2g'], zh-CN: 脆}\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}, {id: gen, text: g, generated: true}, {id: own, text: o, generated: false}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
         let original = parse_catalog(text).unwrap().catalog;
         let points = original.products[0].selling_points.as_ref().map(|t| t.0["en"].len());
         let generated: Vec<bool> = original.products[0].script.iter().map(|c| c.generated).collect();

@@ -57,6 +57,9 @@ pub struct FaqEntry {
 pub struct Product {
     pub sku: String,
     pub name: Text,
+    /// The brand's name as printed on the packaging (matched against text read in a frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
     pub price: Option<Price>,
     pub promo: Option<Text>,
     /// What makes the product worth buying: each variant is one selling point.

@@ -320,11 +320,12 @@ impl Validator {
 
     fn product(&mut self, node: &Node, path: &str) -> Option<Product> {
         let allowed =
-            ["sku", "name", "price", "promo", "selling_points", "tags", "barcodes", "images", "script", "faq"];
+            ["sku", "name", "brand", "price", "promo", "selling_points", "tags", "barcodes", "images", "script", "faq"];
         let entries = self.map(node, path, &allowed)?;
         let field = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|(_, _, n)| n);
         let sku = self.required(entries, node, path, "sku").and_then(|(n, p)| self.identifier(n, &p));
         let name = self.required(entries, node, path, "name").and_then(|(n, p)| self.text(n, &p));
+        let brand = field("brand").and_then(|n| self.string(n, &join(path, "brand")));
         let price = field("price").and_then(|n| self.price(n, &join(path, "price")));
         let promo = field("promo").and_then(|n| self.text(n, &join(path, "promo")));
         let selling_points = field("selling_points").and_then(|n| self.text(n, &join(path, "selling_points")));
@@ -358,6 +359,7 @@ impl Validator {
         Some(Product {
             sku,
             name: name?,
+            brand,
             price,
             promo,
             selling_points,

@@ -38,6 +38,11 @@ pub fn model_path(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The folder of the OCR models' files, when they are installed.
+pub fn ocr_models_dir() -> Option<PathBuf> {
+    find(&format!("models/{}", cuebox_vision::DETECTOR_FILE)).and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
 /// The folder of the text-embedding model's files, when they are installed.
 pub fn text_model_dir() -> Option<PathBuf> {
     find(&format!("models/{}", cuebox_catalog::TEXT_MODEL_FILE)).and_then(|p| p.parent().map(Path::to_path_buf))

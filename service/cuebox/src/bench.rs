@@ -123,7 +123,7 @@ fn time_recognition(embedder: &Embedder, photos: &[RgbImage], budget: Duration) 
     while times.len() < 20 || started.elapsed() < budget {
         let view = photos[times.len() % photos.len()].view()?;
         let t = Instant::now();
-        finder.find(view, &gallery, RECOMMENDED_RULE)?;
+        finder.find(view, &gallery, RECOMMENDED_RULE, None)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok((times.len() as f64 / started.elapsed().as_secs_f64(), times))

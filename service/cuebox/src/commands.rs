@@ -135,14 +135,14 @@ pub fn import_file_named(
     {
         return Ok(ImportReport { outcome: ImportOutcome::Unchanged(header), photos: parsed.images.len(), warnings });
     }
-    let embedder = model.get()?;
+    let finder = crate::recognition::finder(model.get()?.clone());
     let mut references = Vec::new();
     let mut bar = Progress::new("enrolling photos", parsed.images.len(), progress);
     for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
         let Some(decoded) = decoded else { continue };
         let view = decoded.view()?;
         references.extend(
-            crate::recognition::references(embedder, &image.sku, view, view.full(), image.path.clone())
+            crate::recognition::references(&finder, &image.sku, view, view.full(), image.path.clone())
                 .with_context(|| format!("embedding {}", image.path))?,
         );
         bar.advance();
@@ -215,18 +215,12 @@ pub fn enroll(
         return Err(BadInput(vec![format!("--sku {sku}: no such product in the catalog")]).into());
     }
     let decoded = decode_all(images)?;
-    let embedder = model.get()?;
+    let finder = crate::recognition::finder(model.get()?.clone());
     let mut references = Vec::new();
     let mut bar = Progress::new("enrolling photos", images.len(), progress);
     for (path, image) in images.iter().zip(&decoded) {
         let view = image.view()?;
-        references.extend(crate::recognition::references(
-            embedder,
-            sku,
-            view,
-            view.full(),
-            path.display().to_string(),
-        )?);
+        references.extend(crate::recognition::references(&finder, sku, view, view.full(), path.display().to_string())?);
         bar.advance();
     }
     drop(bar);

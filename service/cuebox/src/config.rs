@@ -74,6 +74,8 @@ pub struct VisionSection {
     pub exit_ms: u64,
     /// Barcode/QR reads per second (0: off).
     pub barcode_rate: f64,
+    /// Reads of printed text per second (0: off).
+    pub text_rate: f64,
     /// Below this change of the scene (mean luma levels of a 32x24 grid) a frame is not
     /// recognized again (0: recognize every frame).
     pub still_threshold: f32,
@@ -90,6 +92,7 @@ impl Default for VisionSection {
             enter_ms: 300,
             exit_ms: 1500,
             barcode_rate: 2.0,
+            text_rate: 1.0,
             still_threshold: 2.0,
         }
     }
@@ -300,6 +303,7 @@ pub struct VisionSettings {
     pub tracker: TrackerConfig,
     /// `None`: barcodes are not read.
     pub barcode_interval: Option<Duration>,
+    pub text_interval: Option<Duration>,
     pub still_threshold: f32,
 }
 
@@ -655,6 +659,9 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         }
     }
     check_range(&mut bad, "vision.enter_ms", v.enter_ms, 0, 60_000);
+    if !(0.0..=10.0).contains(&v.text_rate) {
+        bad("vision.text_rate", format!("must be between 0 (off) and 10 reads per second (got {})", v.text_rate));
+    }
     if !(0.0..=30.0).contains(&v.barcode_rate) {
         bad("vision.barcode_rate", format!("must be between 0 (off) and 30 reads per second (got {})", v.barcode_rate));
     }
@@ -807,6 +814,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             },
             tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
             barcode_interval: (v.barcode_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / v.barcode_rate)),
+            text_interval: (v.text_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / v.text_rate)),
             still_threshold: v.still_threshold,
         },
         store_path: raw.store.path.clone(),

@@ -213,9 +213,11 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         events: engine_tx.clone(),
         metrics: metrics.clone(),
         preview: preview.clone(),
+        text: crate::recognition::SharedText::default(),
     };
     let vision = pipeline.spawn_vision()?;
     let barcodes = pipeline.spawn_barcodes()?;
+    let text = pipeline.spawn_text()?;
     let panel = crate::panel::spawn(
         &settings.hardware,
         crate::panel::PanelInputs {
@@ -288,6 +290,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         capture.stop();
         vision.stop();
         barcodes.stop();
+        text.stop();
         if let Some(panel) = panel {
             panel.stop();
         }

@@ -83,6 +83,9 @@ pub struct Metrics {
     pub frames_still: AtomicU64,
     pub inference_ms: LatencyWindow,
     pub inference_histogram: Histogram,
+    /// Reads of printed text, and how long each took.
+    pub text_reads: AtomicU64,
+    pub text_ms: LatencyWindow,
     /// From the frame that completed a product change to its `product` message being handed to MQTT.
     pub glass_to_mqtt_ms: LatencyWindow,
     /// Vision results the engine could not take (its queue was full).
@@ -114,6 +117,8 @@ impl Metrics {
             frames_processed: AtomicU64::new(0),
             frames_still: AtomicU64::new(0),
             inference_ms: LatencyWindow::default(),
+            text_reads: AtomicU64::new(0),
+            text_ms: LatencyWindow::default(),
             inference_histogram: Histogram::new(INFERENCE_BUCKETS_MS),
             glass_to_mqtt_ms: LatencyWindow::default(),
             events_dropped: AtomicU64::new(0),

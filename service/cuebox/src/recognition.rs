@@ -5,7 +5,7 @@
 //! (after an import, an enrollment or a configuration reload) without a pause.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,8 @@ use anyhow::Context;
 use cuebox_capture::{CaptureStats, Frame, FrameSlot};
 use cuebox_catalog::{Reference, Store};
 use cuebox_vision::{
-    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Embedding, Finder, Gallery, RgbView, SceneSignature,
-    Strategy, Tracker, TrackerConfig, VisionError,
+    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Finder, Finding, RgbView, SceneSignature, Strategy, TextReader, Tracker,
+    TrackerConfig, VisionError,
 };
 use tokio::sync::mpsc;
 
@@ -22,49 +22,16 @@ use crate::config::VisionSettings;
 use crate::engine::{EngineInput, VisionChange};
 use crate::metrics::Metrics;
 
+mod gallery;
+mod reading;
+
+pub use gallery::SharedGallery;
+pub use reading::SharedText;
+
 /// Side of the JPEG thumbnail kept with each reference.
 const THUMBNAIL_SIDE: u32 = 256;
 /// However still the scene, it is recognized again at least this often.
 const MAX_REUSE: Duration = Duration::from_secs(2);
-
-/// The enrolled references in use, replaced as a whole when the catalog changes.
-#[derive(Clone, Default)]
-pub struct SharedGallery(Arc<RwLock<Arc<Gallery>>>);
-
-impl SharedGallery {
-    pub fn current(&self) -> Arc<Gallery> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn replace(&self, gallery: Gallery) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(gallery);
-    }
-
-    /// Loads the references of the active catalog that were enrolled with this model.
-    pub fn reload(&self, store: &Store, embedder: &Embedder) -> anyhow::Result<()> {
-        let mut gallery = Gallery::default();
-        let mut other_model = 0usize;
-        for reference in store.references().context("reading enrolled references")? {
-            if reference.model != embedder.info().identity {
-                other_model += 1;
-                continue;
-            }
-            match Embedding::from_raw(reference.vector) {
-                Ok(e) => gallery.add(reference.sku, e),
-                Err(error) => tracing::warn!(sku = %reference.sku, %error, "unusable reference skipped"),
-            }
-        }
-        if other_model > 0 {
-            tracing::warn!(
-                other_model,
-                "references enrolled with another model are ignored; import the catalog again to re-enroll"
-            );
-        }
-        tracing::info!(references = gallery.len(), products = gallery.products(), "gallery loaded");
-        self.replace(gallery);
-        Ok(())
-    }
-}
 
 /// What a configuration reload may change while frames flow.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +41,7 @@ pub struct Tuning {
     pub tracker: TrackerConfig,
     pub still_threshold: f32,
     pub barcode_interval: Option<Duration>,
+    pub text_interval: Option<Duration>,
 }
 
 impl From<&VisionSettings> for Tuning {
@@ -84,15 +52,37 @@ impl From<&VisionSettings> for Tuning {
             tracker: v.tracker,
             still_threshold: v.still_threshold,
             barcode_interval: v.barcode_interval,
+            text_interval: v.text_interval,
         }
     }
 }
 
 /// Where recognition looks in a frame and how photos are enrolled: the strategy that measured
-/// best on the evaluation set (eval/README.md). It places no region by the hand, so the palm
-/// detector is not loaded.
-fn finder(embedder: Embedder) -> Finder {
-    Finder::new(embedder, None, Strategy::recommended())
+/// best on the evaluation sets (eval/README.md), reading printed text when the OCR models are
+/// installed. It places no region by the hand, so the palm detector is not loaded.
+pub fn finder(embedder: Embedder) -> Finder {
+    Finder::new(embedder, None, Strategy::recommended()).with_text_reader(text_reader())
+}
+
+/// The OCR models, loaded once per process; missing or unusable models are said once, and
+/// recognition goes on without text.
+fn text_reader() -> Option<TextReader> {
+    static READER: OnceLock<Option<TextReader>> = OnceLock::new();
+    READER
+        .get_or_init(|| {
+            let Some(models) = crate::assets::ocr_models_dir() else {
+                tracing::info!("the OCR models are not installed: products are recognized without their printed text");
+                return None;
+            };
+            match TextReader::load(&models) {
+                Ok(reader) => Some(reader),
+                Err(error) => {
+                    tracing::error!(%error, "the OCR models cannot be used: products are recognized without their printed text");
+                    None
+                }
+            }
+        })
+        .clone()
 }
 
 /// The model, the enrolled references and the tuning, each replaceable while in use.
@@ -109,7 +99,7 @@ impl Recognizer {
         Ok(Self { model: RwLock::new(finder(embedder)), gallery, tuning: RwLock::new(tuning) })
     }
 
-    fn finder(&self) -> Finder {
+    pub fn finder(&self) -> Finder {
         self.model.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
@@ -124,6 +114,16 @@ impl Recognizer {
         Ok(())
     }
 
+    /// Whether printed text can be read.
+    pub fn reads_text(&self) -> bool {
+        self.finder().text_reader().is_some()
+    }
+
+    /// The lines of text read in `crop` (none without the OCR models).
+    pub fn read_text(&self, view: RgbView<'_>, crop: Crop) -> Result<Vec<String>, VisionError> {
+        Ok(self.finder().read_text(view, crop)?.unwrap_or_default())
+    }
+
     pub fn tuning(&self) -> Tuning {
         *self.tuning.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -132,45 +132,57 @@ impl Recognizer {
         *self.tuning.write().unwrap_or_else(PoisonError::into_inner) = tuning;
     }
 
-    /// The product in a live frame or still image.
+    /// The product in a still image, its text read first.
     pub fn recognize(&self, view: RgbView<'_>) -> Result<Decision, VisionError> {
-        Ok(self.finder().find(view, &self.gallery.current(), self.tuning().rule)?.decision)
+        Ok(self.finder().recognize(view, &self.gallery.current(), self.tuning().rule)?.decision)
+    }
+
+    /// The product in a live frame, with the text last read on the scene.
+    pub fn find(&self, view: RgbView<'_>, text: Option<&[String]>) -> Result<Finding, VisionError> {
+        self.finder().find(view, &self.gallery.current(), self.tuning().rule, text)
     }
 }
 
-/// The references for `sku` from `crop` of an image, as recognition enrolls a photo (the photo,
-/// its mirror image, and both at the scale a held product has in a frame). The first carries a
-/// thumbnail of the photo for people to look at.
+/// The references for `sku` from `crop` of an image, as recognition enrolls a photo (cropped to
+/// the product on a plain backdrop; the photo, its mirror image, and both at the scale a held
+/// product has in a frame). The first carries a thumbnail of the product for people to look at,
+/// the text read on the photo and the product's local features.
 pub fn references(
-    embedder: &Embedder,
+    finder: &Finder,
     sku: &str,
     view: RgbView<'_>,
     crop: Crop,
     origin: String,
 ) -> Result<Vec<Reference>, VisionError> {
     let photo = view.cropped(crop)?;
-    let embeddings = finder(embedder.clone()).references(photo.view()?)?;
-    let thumbnail = view.jpeg(crop, THUMBNAIL_SIDE, 85)?;
-    Ok(embeddings
+    let photo = photo.view()?;
+    let enrolled = finder.enroll(photo)?;
+    let thumbnail = photo.jpeg(enrolled.product, THUMBNAIL_SIDE, 85)?;
+    let features = enrolled.features.map(|f| f.to_bytes()).unwrap_or_default();
+    let identity = &finder.embedder().info().identity;
+    Ok(enrolled
+        .embeddings
         .into_iter()
         .enumerate()
         .map(|(index, embedding)| Reference {
             sku: sku.to_owned(),
-            model: embedder.info().identity.clone(),
+            model: identity.clone(),
             origin: origin.clone(),
             vector: embedding.as_slice().to_vec(),
             thumbnail: if index == 0 { thumbnail.clone() } else { Vec::new() },
-            text: Vec::new(),
-            features: Vec::new(),
+            text: if index == 0 { enrolled.text.clone() } else { Vec::new() },
+            features: if index == 0 { features.clone() } else { Vec::new() },
         })
         .collect())
 }
 
-/// The latest frame and what was decided on it, for snapshots, the live view and barcodes.
+/// The latest frame and what was decided on it, for snapshots, the live view, barcodes and text.
 #[derive(Clone)]
 pub struct Preview {
     pub frame: Arc<Frame>,
     pub decision: Decision,
+    /// Where the best product was seen.
+    pub region: Crop,
 }
 
 #[derive(Clone, Default)]
@@ -224,6 +236,7 @@ pub struct Pipeline {
     pub events: mpsc::Sender<EngineInput>,
     pub metrics: Arc<Metrics>,
     pub preview: SharedPreview,
+    pub text: SharedText,
 }
 
 impl Pipeline {
@@ -235,6 +248,11 @@ impl Pipeline {
     pub fn spawn_barcodes(&self) -> anyhow::Result<Worker> {
         let pipeline = self.clone();
         Worker::spawn("barcodes", move |stop| pipeline.read_barcodes(stop))
+    }
+
+    pub fn spawn_text(&self) -> anyhow::Result<Worker> {
+        let pipeline = self.clone();
+        Worker::spawn("text", move |stop| pipeline.read_text(stop))
     }
 
     fn send(&self, input: EngineInput) {
@@ -250,7 +268,7 @@ impl Pipeline {
         let mut tracker = Tracker::new(tuning.tracker);
         let mut due = Instant::now();
         let mut last_frame = Instant::now();
-        let mut last: Option<(SceneSignature, Decision, Instant)> = None;
+        let mut last: Option<(SceneSignature, (Decision, Crop), Instant)> = None;
         while !stop.load(Ordering::Relaxed) {
             metrics.heartbeat();
             tuning = self.recognizer.tuning();
@@ -291,13 +309,16 @@ impl Pipeline {
                     && at.elapsed() < MAX_REUSE
                     && previous.difference(&signature) < tuning.still_threshold
             });
-            let decision = if still {
+            let (decision, region) = if still {
                 metrics.frames_still.fetch_add(1, Ordering::Relaxed);
-                last.as_ref().map(|(_, d, _)| d.clone()).unwrap_or_else(|| tuning.rule.decide(Vec::new()))
+                last.as_ref()
+                    .map(|(_, d, _)| d.clone())
+                    .unwrap_or_else(|| (tuning.rule.decide(Vec::new()), view.center_square()))
             } else {
                 let started = Instant::now();
-                let decision = match self.recognizer.recognize(view) {
-                    Ok(d) => d,
+                let text = self.text.fresh(&signature);
+                let found = match self.recognizer.find(view, text.as_deref()) {
+                    Ok(found) => (found.decision, found.region),
                     Err(error) => {
                         tracing::warn!(%error, "recognition failed");
                         continue;
@@ -307,12 +328,12 @@ impl Pipeline {
                 metrics.inference_ms.record(ms);
                 metrics.inference_histogram.record(ms);
                 metrics.frames_processed.fetch_add(1, Ordering::Relaxed);
-                last = Some((signature, decision.clone(), Instant::now()));
-                decision
+                last = Some((signature, found.clone(), Instant::now()));
+                found
             };
             tracing::trace!(seq = frame.seq, sku = ?decision.sku, score = decision.score, still, "frame recognized");
             let change = tracker.update(frame.captured, decision.sku.as_deref(), decision.score);
-            self.preview.set(Preview { frame: frame.clone(), decision });
+            self.preview.set(Preview { frame: frame.clone(), decision, region });
             if let Some(change) = change {
                 let evidence = frame.captured.saturating_duration_since(change.since).as_millis() as u64;
                 self.send(EngineInput::Vision(VisionChange {
@@ -330,7 +351,7 @@ impl Pipeline {
         let mut last_seq = None;
         while !stop.load(Ordering::Relaxed) {
             let Some(interval) = self.recognizer.tuning().barcode_interval else {
-                std::thread::sleep(Duration::from_millis(200));
+                pause(stop, Duration::from_millis(200));
                 continue;
             };
             let started = Instant::now();
@@ -349,11 +370,15 @@ impl Pipeline {
                     Err(error) => tracing::warn!(%error, "barcode reading failed"),
                 }
             }
-            let rest = interval.saturating_sub(started.elapsed());
-            let wake = Instant::now() + rest;
-            while Instant::now() < wake && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(rest.min(Duration::from_millis(100)));
-            }
+            pause(stop, interval.saturating_sub(started.elapsed()));
         }
+    }
+}
+
+/// Sleeps for `rest`, waking at least every 100 ms to see whether the thread is asked to stop.
+fn pause(stop: &AtomicBool, rest: Duration) {
+    let wake = Instant::now() + rest;
+    while Instant::now() < wake && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)));
     }
 }

@@ -8,22 +8,24 @@
 //! (`eval/README.md`); [`Strategy::recommended`] and [`RECOMMENDED_RULE`] are what measured best.
 
 mod enroll;
+mod signals;
 mod strategy;
 
 pub use enroll::ZOOMED_OUT;
+pub use signals::EnrolledPhoto;
 pub use strategy::{Enrollment, Region, Strategy};
 
 use enroll::{mirrored, zoomed_out};
 
 use crate::{
-    Candidate, Crop, DEFAULT_MIN_PALM_SCORE, Decision, DecisionRule, Embedder, Embedding, Gallery, Palm, PalmDetector,
-    Proposal, RgbImage, RgbView, ShapeRule, TextRule, VisionError,
+    Candidate, Crop, DEFAULT_MIN_PALM_SCORE, Decision, DecisionRule, Embedder, Embedding, Evidence, Gallery, Palm,
+    PalmDetector, Proposal, RgbImage, RgbView, ShapeRule, TextReader, TextRule, VisionError,
 };
 
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
 pub const RECOMMENDED_RULE: DecisionRule = DecisionRule {
-    min_score: 0.305,
+    min_score: 0.41,
     min_margin: 0.0,
     min_studio_margin: 0.0,
     text: TextRule::DEFAULT,
@@ -50,6 +52,8 @@ pub struct Finder {
     embedder: Embedder,
     palm: Option<PalmDetector>,
     strategy: Strategy,
+    /// Reads printed text, when the OCR models are installed.
+    text: Option<TextReader>,
 }
 
 /// Every product with its best score over the embedded regions and the region where it scored
@@ -73,7 +77,7 @@ impl Finder {
     /// Without a palm detector, hand regions are never used: the strategy's `without_hand`
     /// regions apply to every frame.
     pub fn new(embedder: Embedder, palm: Option<PalmDetector>, strategy: Strategy) -> Self {
-        Self { embedder, palm, strategy }
+        Self { embedder, palm, strategy, text: None }
     }
 
     pub fn embedder(&self) -> &Embedder {
@@ -95,9 +99,15 @@ impl Finder {
     }
 
     /// The product in view, or none: `decision.sku` is `None` unless the rule is met. Regions are
-    /// embedded in the strategy's order until a product is named (a product held up in the centre
-    /// square costs one embedding, not two).
-    pub fn find(&self, view: RgbView<'_>, gallery: &Gallery, rule: DecisionRule) -> Result<Finding, VisionError> {
+    /// embedded in the strategy's order until the image names a product (a product held up in the
+    /// first region costs one embedding); `text` is what was read in the frame, when it was read.
+    pub fn find(
+        &self,
+        view: RgbView<'_>,
+        gallery: &Gallery,
+        rule: DecisionRule,
+        text: Option<&[String]>,
+    ) -> Result<Finding, VisionError> {
         let hand = self.hand(view)?;
         let found = self.search(view, gallery)?;
         let crops = self.strategy.regions(view.width(), view.height(), hand.as_ref(), &found);
@@ -111,8 +121,18 @@ impl Finder {
             }
         }
         let region = ranked.first().map_or(crops[0], |(_, crop)| *crop);
-        let decision = rule.decide(ranked.into_iter().map(|(candidate, _)| candidate).collect());
-        Ok(Finding { decision, region, hand, regions_embedded: embedded.len() })
+        let image: Vec<Candidate> = ranked.into_iter().map(|(candidate, _)| candidate).collect();
+        let best: Vec<&str> = image.iter().map(|c| c.sku.as_str()).collect();
+        let shapes = self.match_shapes(view, gallery, &best)?;
+        let evidence = Evidence { image, shapes, text: text.and_then(|lines| gallery.match_text(lines, rule.text)) };
+        Ok(Finding { decision: rule.decide_all(evidence), region, hand, regions_embedded: embedded.len() })
+    }
+
+    /// The product in a still image: its text read (when there is a text reader), then
+    /// [`Finder::find`].
+    pub fn recognize(&self, view: RgbView<'_>, gallery: &Gallery, rule: DecisionRule) -> Result<Finding, VisionError> {
+        let text = self.read_text(view, view.full())?;
+        self.find(view, gallery, rule, text.as_deref())
     }
 
     /// The feature-map windows the strategy looks at, best first (none when it searches none,

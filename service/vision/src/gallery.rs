@@ -1,6 +1,8 @@
+use std::sync::Arc;
+
 use tract_onnx::prelude::tract_ndarray::{ArrayView2, ShapeBuilder};
 
-use crate::{EMBEDDING_DIM, Embedding, ShapeMatch, ShapeRule, Signal, TextMatch, TextRule};
+use crate::{EMBEDDING_DIM, Embedding, LocalFeatures, ShapeMatch, ShapeRule, Signal, TextIndex, TextMatch, TextRule};
 
 /// Enrolled reference embeddings, several per product.
 #[derive(Clone, Debug, Default)]
@@ -11,6 +13,10 @@ pub struct Gallery {
     /// Embeddings of what the studio looks like without a product (its calibration, the
     /// backgrounds of the enrollment photos), one after the other.
     studio: Vec<f32>,
+    /// What each product prints or is called, for text read in a frame.
+    text: Arc<TextIndex>,
+    /// The local features of the products' reference photos.
+    shapes: Vec<(String, Arc<LocalFeatures>)>,
 }
 
 /// How many of the studio's nearest embeddings a query's likeness to the studio averages.
@@ -83,6 +89,30 @@ impl Gallery {
                     .map(|(index, &score)| (self.references[index].0.as_str(), score))
             })
             .collect()
+    }
+
+    /// Adds the local features of a reference photo of `sku`.
+    pub fn add_shape(&mut self, sku: impl Into<String>, features: LocalFeatures) {
+        self.shapes.push((sku.into(), Arc::new(features)));
+    }
+
+    pub fn has_shapes(&self) -> bool {
+        !self.shapes.is_empty()
+    }
+
+    /// The local features of the reference photos of `sku`.
+    pub fn shapes_of<'a>(&'a self, sku: &'a str) -> impl Iterator<Item = &'a LocalFeatures> + 'a {
+        self.shapes.iter().filter(move |(known, _)| known == sku).map(|(_, features)| features.as_ref())
+    }
+
+    /// Replaces what the products print or are called.
+    pub fn set_text(&mut self, index: TextIndex) {
+        self.text = Arc::new(index);
+    }
+
+    /// What text read in a frame points to (`None` when no product has text).
+    pub fn match_text<S: AsRef<str>>(&self, lines: &[S], rule: TextRule) -> Option<TextMatch> {
+        (self.text.products() > 0).then(|| self.text.search(lines, rule))
     }
 
     /// Replaces what the studio looks like without a product.

@@ -22,7 +22,9 @@ pub use embedder::{
     EMBEDDING_DIM, Embedder, Embedding, FEATURE_GRID, FeatureMap, INPUT_SIZE, Inference, ModelInfo, model_identity,
 };
 pub use error::VisionError;
-pub use finder::{Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions};
+pub use finder::{
+    EnrolledPhoto, Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions,
+};
 pub use fusion::{Evidence, ShapeMatch, ShapeRule, Signal};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};

@@ -249,16 +249,16 @@ async fn enroll_snapshot(
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
     let result = blocking(move || {
-        let embedder = recognizer.embedder();
+        let finder = recognizer.finder();
         if store.product(&sku)?.is_none() {
             return Err(BadInput(vec![format!("no product {sku:?} in the catalog")]).into());
         }
         let frame = &preview.frame;
         let view = RgbView::new(frame.width, frame.height, &frame.rgb)?;
         let origin = format!("camera frame {}", frame.seq);
-        let added = references(&embedder, &sku, view, view.center_square(), origin)?;
+        let added = references(&finder, &sku, view, view.center_square(), origin)?;
         let total = store.enroll(&sku, &added, q.replace)?;
-        recognizer.gallery.reload(&store, &embedder)?;
+        recognizer.gallery.reload(&store, finder.embedder())?;
         Ok(total)
     })
     .await;
