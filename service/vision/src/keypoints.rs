@@ -40,10 +40,11 @@ impl FeatureOptions {
     /// that the product's print is about the size it has when held up to the camera.
     pub const REFERENCE: Self = Self { max_side: 320, ..Self::FRAME };
 
-    fn validate(&self) -> Result<(), VisionError> {
+    /// What is wrong with these options, every problem (none when they are usable).
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.max_side < 32 {
-            problems.push(format!("max_side {} is below 32 pixels", self.max_side));
+        if !(32..=4096).contains(&self.max_side) {
+            problems.push(format!("max_side {} is not within 32..=4096", self.max_side));
         }
         if !(1..=100_000).contains(&self.max_features) {
             problems.push(format!("max_features {} is not within 1..=100000", self.max_features));
@@ -57,7 +58,7 @@ impl FeatureOptions {
         if self.fast_threshold == 0 || self.fast_threshold == u8::MAX {
             problems.push(format!("fast_threshold {} is not within 1..=254", self.fast_threshold));
         }
-        if problems.is_empty() { Ok(()) } else { Err(VisionError::FeatureOptions(problems.join("; "))) }
+        problems
     }
 }
 
@@ -85,7 +86,10 @@ impl LocalFeatures {
     /// The features of `crop` of `view`. A crop too small for a feature has none; a crop that is
     /// empty or reaches outside the view is an error.
     pub fn detect(view: RgbView<'_>, crop: Crop, options: &FeatureOptions) -> Result<Self, VisionError> {
-        options.validate()?;
+        let problems = options.problems();
+        if !problems.is_empty() {
+            return Err(VisionError::Settings(problems));
+        }
         if crop.width == 0
             || crop.height == 0
             || crop.x.checked_add(crop.width).is_none_or(|r| r > view.width())
@@ -211,12 +215,15 @@ mod tests {
     #[test]
     fn bad_options_are_reported_together() {
         let options = FeatureOptions { max_side: 8, levels: 0, scale_factor: 1.0, ..FeatureOptions::FRAME };
-        let error = options.validate().unwrap_err().to_string();
+        let data = [0u8; 3 * 64 * 64];
+        let view = RgbView::new(64, 64, &data).unwrap();
+        let error = LocalFeatures::detect(view, view.full(), &options).unwrap_err().to_string();
         assert!(
             error.contains("max_side 8") && error.contains("levels 0") && error.contains("scale_factor 1"),
             "{error}"
         );
-        assert!(FeatureOptions::FRAME.validate().is_ok() && FeatureOptions::REFERENCE.validate().is_ok());
+        assert_eq!(options.problems().len(), 3);
+        assert!(FeatureOptions::FRAME.problems().is_empty() && FeatureOptions::REFERENCE.problems().is_empty());
     }
 
     fn textured(width: u32, height: u32) -> Vec<u8> {
