@@ -76,7 +76,9 @@ pub fn local_features(c: &mut Criterion) {
     let ours = [
         timed(|| drop(black_box(detect_frame()))),
         timed(|| drop(black_box(detect_reference()))),
-        timed(|| drop(black_box(verify(&reference, &query)))),
+        timed(|| {
+            black_box(verify(&reference, &query));
+        }),
     ];
     let counts = (query.len(), reference.len(), verify(&reference, &query).map_or(0, |found| found.inliers));
     compare_with_opencv(bounds, ours, counts);

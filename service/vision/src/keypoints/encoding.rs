@@ -143,4 +143,25 @@ mod tests {
         longer.push(0);
         assert!(from_bytes(&longer).is_err());
     }
+
+    #[test]
+    fn random_bytes_behind_a_valid_header_never_panic() {
+        let header = &to_bytes(&sample())[..HEADER];
+        let mut random = super::super::SplitMix64::new(5);
+        for round in 0..2000 {
+            let mut bytes = header.to_vec();
+            let length = random.below(200);
+            bytes.extend((0..length).map(|_| random.next_u64() as u8));
+            if round % 2 == 0 {
+                // A count that fits the length, so that the keypoints themselves are read.
+                let count = (length / (KEYPOINT + DESCRIPTOR)) as u32;
+                bytes.truncate(HEADER + count as usize * (KEYPOINT + DESCRIPTOR));
+                bytes[25..29].copy_from_slice(&count.to_le_bytes());
+            }
+            if let Ok(features) = from_bytes(&bytes) {
+                assert_eq!(features.keypoints.len(), features.descriptors.len());
+                assert_eq!(to_bytes(&features), bytes);
+            }
+        }
+    }
 }
