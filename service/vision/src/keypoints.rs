@@ -152,6 +152,8 @@ const REPROJECTION_THRESHOLD: f64 = 5.0;
 /// Whether `reference` is seen in `query`: descriptors matched by Hamming distance with the ratio
 /// test, a homography found among the matches by RANSAC, and the reference's region mapped by it
 /// checked to be a plausible view of a flat object ([`GeometricMatch`]); None when there is none.
+/// The reference's rectangle is the region its features were detected in (the product's crop of
+/// the enrollment photo), the frame's the query's region: both travel with the features.
 pub fn verify(reference: &LocalFeatures, query: &LocalFeatures) -> Option<GeometricMatch> {
     let pairs = matching::ratio_matches(&reference.descriptors, &query.descriptors);
     if pairs.len() < MIN_INLIERS {
