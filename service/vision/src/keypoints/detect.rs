@@ -16,9 +16,9 @@ const MIN_LEVEL_SIDE: usize = 2 * BORDER + 8;
 const PRESELECT: usize = 2;
 /// A level is cut into about this many square cells, and no cell takes more than `CELL_SHARE`
 /// times its even share of the level's quota before every cell has had its turn: a bound on one
-/// busy patch (a cell then holds at most a tenth of the level's keypoints), loose enough not to
-/// trade strong corners for weak ones elsewhere (on the transfer set, top-1 at 12 inliers was
-/// within a few frames of 144 with no cap, a share of 3 or of 6; a share of 1.5 lost 5 more).
+/// busy patch (about a tenth of the quota while other cells have corners to give), loose enough
+/// not to trade strong corners for weak ones elsewhere. On the transfer set, top-1 at 12 inliers
+/// was 84.0% with no cap, 80.6%, 81.9% and 85.4% with shares of 1.5, 3 and 6: a few frames of 144.
 const GRID_CELLS: f32 = 64.0;
 const CELL_SHARE: f32 = 6.0;
 
