@@ -8,8 +8,12 @@
 //!   `left.jpg` (two books, 612x459, scaled to 640x480), the line one of the packaging fixture's.
 //!   Then the same model inputs are timed in tract and in onnxruntime (models/onnxruntime_peer.py,
 //!   one thread each) side by side, and the ratio printed.
+//! - Local features (`vision/local_features.rs`): detecting a 640x480 frame and a reference
+//!   cropped to its product, verifying references against a frame, on the transfer set's images;
+//!   then the same steps in OpenCV (bench/peer_orb.py) side by side.
 //!
-//! `cargo bench -p cuebox-vision --bench vision` (the models come from `cargo xtask setup`).
+//! `cargo bench -p cuebox-vision --bench vision` (the models, the .venv and the evaluation sets
+//! come from `cargo xtask setup`).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -160,5 +164,8 @@ fn onnxruntime_ms(model: &Path, input: &ModelInput) -> Result<f64, String> {
     Ok(median_ms(times))
 }
 
-criterion_group!(benches, embedder, ocr);
+#[path = "vision/local_features.rs"]
+mod local_features;
+
+criterion_group!(benches, embedder, ocr, local_features::local_features);
 criterion_main!(benches);

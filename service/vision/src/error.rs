@@ -16,4 +16,6 @@ pub enum VisionError {
     Settings(Vec<String>),
     #[error("embedding has {got} values, expected {expected}")]
     Dimension { got: usize, expected: usize },
+    #[error("stored local features are unreadable: {0}")]
+    FeatureBytes(String),
 }

@@ -133,7 +133,7 @@ impl<'a> RgbView<'a> {
 
 /// For each output pixel along one axis, the first source pixel it reads and the weights of
 /// the source pixels from there on (they sum to 1).
-struct Taps {
+pub(crate) struct Taps {
     first: Vec<usize>,
     /// Where each output pixel's weights start in `weights`, and one past the last pixel's.
     bounds: Vec<usize>,
@@ -144,7 +144,7 @@ impl Taps {
     /// Taps resampling `source` pixels to `output` (both at least 1): each output pixel
     /// averages the source pixels its footprint covers (weighted by how much of each it
     /// covers) when shrinking, and blends the two nearest source pixels when growing.
-    fn new(source: usize, output: usize) -> Self {
+    pub(crate) fn new(source: usize, output: usize) -> Self {
         let scale = source as f64 / output as f64;
         let mut taps = Self { first: Vec::with_capacity(output), bounds: vec![0], weights: Vec::new() };
         for o in 0..output {
@@ -171,7 +171,7 @@ impl Taps {
         taps
     }
 
-    fn of(&self, output: usize) -> (usize, &[f32]) {
+    pub(crate) fn of(&self, output: usize) -> (usize, &[f32]) {
         (self.first[output], &self.weights[self.bounds[output]..self.bounds[output + 1]])
     }
 }

@@ -1,8 +1,10 @@
 //! Product recognition: image preprocessing, the tract image-embedding model, nearest-neighbour
 //! matching against enrolled references, reading printed text (OCR) and matching it against what
-//! products print, and the tracker that turns per-frame decisions into a stable "product in
-//! view" state. Knows nothing of GStreamer, tokio or MQTT.
+//! products print, local features verified under a homography, and the tracker that turns
+//! per-frame decisions into a stable "product in view" state. Knows nothing of GStreamer, tokio
+//! or MQTT.
 
+mod backdrop;
 mod barcode;
 mod embedder;
 mod error;
@@ -10,6 +12,7 @@ mod finder;
 mod fusion;
 mod gallery;
 mod image;
+mod keypoints;
 mod ocr;
 mod palm;
 mod scene;
@@ -17,6 +20,7 @@ mod text_match;
 mod tracker;
 mod windows;
 
+pub use backdrop::product_bounds;
 pub use barcode::{Barcode, BarcodeReader};
 pub use embedder::{
     EMBEDDING_DIM, Embedder, Embedding, FEATURE_GRID, FeatureMap, INPUT_SIZE, Inference, ModelInfo, model_identity,
@@ -28,6 +32,7 @@ pub use finder::{
 pub use fusion::{Evidence, ShapeMatch, ShapeRule, Signal};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
 pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
+pub use keypoints::{FeatureOptions, GeometricMatch, Homography, Keypoint, LocalFeatures, verify};
 pub use ocr::{
     CLASSIFIER_FILE, DETECTOR_FILE, ModelInput, OcrModel, RECOGNISER_FILE, TextLine, TextReader, TextReaderConfig,
     TextReading,

@@ -251,3 +251,6 @@ mod evaluation;
 
 #[path = "vision/ocr.rs"]
 mod ocr;
+
+#[path = "vision/local_features.rs"]
+mod local_features;
