@@ -13,8 +13,8 @@ use anyhow::Context;
 use cuebox_capture::{CaptureStats, Frame, FrameSlot};
 use cuebox_catalog::{Reference, Store};
 use cuebox_vision::{
-    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Finder, Finding, RgbView, SceneSignature, Strategy, TextReader, Tracker,
-    TrackerConfig, VisionError,
+    BarcodeReader, Crop, Decision, DecisionRule, Embedder, Finder, Finding, RgbView, SceneSignature, Strategy,
+    TextReader, Tracker, TrackerConfig, VisionError,
 };
 use tokio::sync::mpsc;
 

@@ -25,9 +25,10 @@ use crate::{
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
 pub const RECOMMENDED_RULE: DecisionRule = DecisionRule {
-    min_score: 0.41,
-    min_margin: 0.0,
+    min_score: 0.33,
+    min_margin: 0.025,
     min_studio_margin: 0.0,
+    min_lone_score: 0.41,
     text: TextRule::DEFAULT,
     shape: ShapeRule { min_inliers: 12, min_ratio: 1.5 },
 };
@@ -124,7 +125,9 @@ impl Finder {
         let image: Vec<Candidate> = ranked.into_iter().map(|(candidate, _)| candidate).collect();
         let best: Vec<&str> = image.iter().map(|c| c.sku.as_str()).collect();
         let shapes = self.match_shapes(view, gallery, &best)?;
-        let evidence = Evidence { image, shapes, text: text.and_then(|lines| gallery.match_text(lines, rule.text)) };
+        let printed = image.iter().map(|c| c.sku.clone()).filter(|sku| gallery.is_printed(sku)).collect();
+        let evidence =
+            Evidence { image, shapes, text: text.and_then(|lines| gallery.match_text(lines, rule.text)), printed };
         Ok(Finding { decision: rule.decide_all(evidence), region, hand, regions_embedded: embedded.len() })
     }
 

@@ -61,6 +61,9 @@ pub struct Evidence {
     pub shapes: Vec<ShapeMatch>,
     /// What the text read in the frame points to (`None`: no text was read).
     pub text: Option<TextMatch>,
+    /// Products whose reference photos read text or have local features: a frame showing one
+    /// of them usually shows some of it too.
+    pub printed: Vec<String>,
 }
 
 impl Evidence {
@@ -68,25 +71,28 @@ impl Evidence {
         self.text.as_ref().and_then(|t| t.candidates.iter().find(|c| c.sku == sku)).map_or(0.0, |c| c.score)
     }
 
+    /// Whether text or local features point to `sku` at all.
+    fn corroborates(&self, sku: &str) -> bool {
+        self.text_score(sku) > 0.0 || self.inliers(sku) > 0
+    }
+
     fn inliers(&self, sku: &str) -> usize {
         self.shapes.iter().find(|m| m.sku == sku).map_or(0, |m| m.inliers)
     }
 
-    /// Whether the text points to another product than `sku` by more than the text rule's lead.
+    /// Whether the text points to another product than `sku`: by half the text rule's lead
+    /// (a distinctive word, or two Han characters of a name, more than `sku` has).
     fn text_contradicts(&self, sku: &str, rule: &DecisionRule) -> bool {
         let Some(text) = &self.text else { return false };
         let mine = self.text_score(sku);
-        text.candidates.iter().any(|c| c.sku != sku && c.score - mine >= rule.text.min_lead)
+        text.candidates.iter().any(|c| c.sku != sku && c.score - mine >= rule.text.min_lead / 2.0)
     }
 
-    /// Whether local features match another product than `sku` well and better.
+    /// Whether local features match another product than `sku` well enough to name one, and
+    /// better than `sku`'s.
     fn shapes_contradict(&self, sku: &str, rule: &DecisionRule) -> bool {
         let mine = self.inliers(sku);
-        self.shapes.iter().any(|m| {
-            m.sku != sku
-                && m.inliers >= rule.shape.min_inliers
-                && m.inliers as f32 >= rule.shape.min_ratio * mine.max(1) as f32
-        })
+        self.shapes.iter().any(|m| m.sku != sku && m.inliers >= rule.shape.min_inliers && m.inliers > mine)
     }
 }
 
@@ -97,7 +103,12 @@ impl DecisionRule {
     pub fn decide_all(&self, evidence: Evidence) -> Decision {
         let text_named = evidence.text.as_ref().and_then(|t| t.named()).map(str::to_owned);
         let shape_named = self.shape.named(&evidence.shapes).map(str::to_owned);
-        let image_named = self.names(&evidence.image).then(|| evidence.image.first().map(|c| c.sku.clone())).flatten();
+        let image_named = self.names(&evidence.image).then(|| evidence.image.first()).flatten().filter(|best| {
+            best.score >= self.min_lone_score
+                || !evidence.printed.contains(&best.sku)
+                || evidence.corroborates(&best.sku)
+        });
+        let image_named = image_named.map(|best| best.sku.clone());
         let (sku, signal) = if let Some(sku) = text_named.filter(|s| !evidence.shapes_contradict(s, self)) {
             (Some(sku), Some(Signal::Text))
         } else if let Some(sku) = shape_named.filter(|s| !evidence.text_contradicts(s, self)) {
@@ -126,6 +137,7 @@ mod tests {
         min_score: 0.5,
         min_margin: 0.05,
         min_studio_margin: 0.0,
+        min_lone_score: 0.6,
         text: TextRule { min_score: 1.5, min_lead: 1.0 },
         shape: ShapeRule { min_inliers: 12, min_ratio: 1.5 },
     };
@@ -186,17 +198,47 @@ mod tests {
     }
 
     #[test]
+    fn a_printed_product_seen_by_the_image_alone_needs_a_higher_score() {
+        let printed = vec!["A".to_owned()];
+        let alone =
+            Evidence { image: image(&[("A", 0.55), ("B", 0.3)]), printed: printed.clone(), ..Evidence::default() };
+        assert_eq!(decided(alone), (None, None), "neither its text nor its shape was seen");
+        let sure =
+            Evidence { image: image(&[("A", 0.65), ("B", 0.3)]), printed: printed.clone(), ..Evidence::default() };
+        assert_eq!(decided(sure), (Some("A".into()), Some(Signal::Image)));
+        let some_text = Evidence {
+            image: image(&[("A", 0.55), ("B", 0.3)]),
+            text: text(&[("A", 0.4)]),
+            printed: printed.clone(),
+            ..Evidence::default()
+        };
+        assert_eq!(decided(some_text), (Some("A".into()), Some(Signal::Image)));
+        let some_shape =
+            Evidence { image: image(&[("A", 0.55), ("B", 0.3)]), shapes: shapes(&[("A", 7)]), printed, text: None };
+        assert_eq!(decided(some_shape), (Some("A".into()), Some(Signal::Image)));
+    }
+
+    #[test]
     fn a_clear_shape_match_names_its_product_and_stops_a_look_alike() {
-        let evidence =
-            Evidence { image: image(&[("B", 0.7), ("A", 0.68)]), shapes: shapes(&[("A", 40), ("B", 8)]), text: None };
+        let evidence = Evidence {
+            image: image(&[("B", 0.7), ("A", 0.68)]),
+            shapes: shapes(&[("A", 40), ("B", 8)]),
+            ..Evidence::default()
+        };
         assert_eq!(decided(evidence), (Some("A".into()), Some(Signal::Shape)));
-        let close =
-            Evidence { image: image(&[("B", 0.7), ("A", 0.68)]), shapes: shapes(&[("A", 20), ("B", 16)]), text: None };
+        let close = Evidence {
+            image: image(&[("B", 0.7), ("A", 0.68)]),
+            shapes: shapes(&[("A", 20), ("B", 16)]),
+            ..Evidence::default()
+        };
         assert_eq!(decided(close), (None, None), "neither the shapes nor the image are clear");
-        let contradicted =
-            Evidence { image: image(&[("B", 0.7), ("A", 0.4)]), shapes: shapes(&[("A", 30), ("B", 16)]), text: None };
+        let contradicted = Evidence {
+            image: image(&[("B", 0.7), ("A", 0.4)]),
+            shapes: shapes(&[("A", 30), ("B", 16)]),
+            ..Evidence::default()
+        };
         assert_eq!(decided(contradicted), (Some("A".into()), Some(Signal::Shape)));
-        let few = Evidence { image: image(&[("A", 0.3)]), shapes: shapes(&[("A", 6)]), text: None };
+        let few = Evidence { image: image(&[("A", 0.3)]), shapes: shapes(&[("A", 6)]), ..Evidence::default() };
         assert_eq!(decided(few), (None, None));
     }
 
@@ -206,6 +248,7 @@ mod tests {
             image: image(&[("A", 0.3), ("B", 0.2)]),
             shapes: shapes(&[("A", 30)]),
             text: text(&[("B", 1.4), ("A", 0.2)]),
+            ..Evidence::default()
         };
         assert_eq!(decided(evidence), (None, None));
     }

@@ -42,6 +42,9 @@ pub struct DecisionRule {
     /// Lowest lead of the best product's similarity over how close its region comes to the
     /// studio without a product.
     pub min_studio_margin: f32,
+    /// Lowest image similarity that names, on the image's word alone, a product whose reference
+    /// photos read text or have local features, when neither shows in the frame.
+    pub min_lone_score: f32,
     /// When text read in the frame names a product.
     pub text: TextRule,
     /// When local features matched under a homography name a product.
@@ -103,6 +106,11 @@ impl Gallery {
     /// The local features of the reference photos of `sku`.
     pub fn shapes_of<'a>(&'a self, sku: &'a str) -> impl Iterator<Item = &'a LocalFeatures> + 'a {
         self.shapes.iter().filter(move |(known, _)| known == sku).map(|(_, features)| features.as_ref())
+    }
+
+    /// Whether the reference photos of `sku` read text or have local features.
+    pub fn is_printed(&self, sku: &str) -> bool {
+        self.shapes_of(sku).next().is_some() || self.text.has_photo_text(sku)
     }
 
     /// Replaces what the products print or are called.

@@ -183,6 +183,12 @@ impl TextIndex {
         self.skus.len()
     }
 
+    /// Whether OCR read words on the reference photos of `sku` that tell it from the others.
+    pub fn has_photo_text(&self, sku: &str) -> bool {
+        let Some(product) = self.skus.iter().position(|known| known == sku) else { return false };
+        self.units.iter().any(|u| u.product == product && u.source == TextSource::Photo && u.weight > 0.0)
+    }
+
     /// Multiplies each token's information by `ln(N / df) / ln(N)`.
     fn weigh_by_distinctiveness(&mut self) {
         let products = self.skus.len() as f32;

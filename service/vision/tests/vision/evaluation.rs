@@ -25,9 +25,16 @@ const SWITCH_TARGET: Duration = Duration::from_millis(400);
 /// 300 ms, leave after 1500 ms.
 const RATE: f64 = 10.0;
 const TRACKER: TrackerConfig = TrackerConfig { enter: Duration::from_millis(300), exit: Duration::from_millis(1500) };
-/// What is reached today (eval/README.md), kept as floors so that a change that loses ground
-/// fails.
-const REACHED: [(&str, f64, f64, f64); 2] = [("vision", 0.0, 0.02, 0.03), ("transfer", 0.0, 0.02, 0.03)];
+/// What is reached today (eval/README.md): top-1 at least, wrong and false products at most,
+/// kept as floors so that a change that loses ground fails.
+struct Reached {
+    top1: f64,
+    wrong: f64,
+    false_products: f64,
+}
+const VISION_REACHED: Reached = Reached { top1: 0.85, wrong: 0.01, false_products: 0.01 };
+const TRANSFER_REACHED: Reached = Reached { top1: 0.87, wrong: 0.01, false_products: 0.13 };
+const TRANSFER_CALIBRATED_REACHED: Reached = Reached { top1: 0.87, wrong: 0.01, false_products: 0.08 };
 const REACHED_SWITCHES_IN_TIME: usize = 7;
 
 pub struct EvalSet {
@@ -236,7 +243,8 @@ fn full_evidence(finder: &Finder, gallery: &Gallery, view: RgbView<'_>, rule: De
     let best: Vec<&str> = image.iter().map(|c| c.sku.as_str()).collect();
     let shapes = finder.match_shapes(view, gallery, &best).unwrap();
     let lines = finder.read_text(view, view.full()).unwrap().unwrap_or_default();
-    Evidence { text: gallery.match_text(&lines, rule.text), image, shapes }
+    let printed = best.iter().filter(|sku| gallery.is_printed(sku)).map(|sku| sku.to_string()).collect();
+    Evidence { text: gallery.match_text(&lines, rule.text), image, shapes, printed }
 }
 
 /// The image's part of the rule, with text and shapes as shipped: among the rules that name at
@@ -247,17 +255,21 @@ fn full_evidence(finder: &Finder, gallery: &Gallery, view: RgbView<'_>, rule: De
 fn calibrate(outcomes: &[Outcome]) -> DecisionRule {
     let mut rules: Vec<(i64, DecisionRule)> = Vec::new();
     let mut products = 0;
-    for score_step in 0..=80 {
-        for margin_step in 0..=20 {
-            let rule = DecisionRule {
-                min_score: 0.3 + score_step as f32 * 0.005,
-                min_margin: margin_step as f32 * 0.005,
-                ..RECOMMENDED_RULE
-            };
-            let figures = Figures::of(outcomes, rule);
-            products = figures.products;
-            if figures.false_product_rate() <= FALSE_PRODUCT_TARGET {
-                rules.push((figures.correct as i64 - figures.wrong as i64, rule));
+    for score_step in 0..=40 {
+        for margin_step in 0..=10 {
+            for lone_step in 0..=20 {
+                let min_score = 0.3 + score_step as f32 * 0.01;
+                let rule = DecisionRule {
+                    min_score,
+                    min_margin: margin_step as f32 * 0.005,
+                    min_lone_score: min_score + lone_step as f32 * 0.01,
+                    ..RECOMMENDED_RULE
+                };
+                let figures = Figures::of(outcomes, rule);
+                products = figures.products;
+                if figures.false_product_rate() <= FALSE_PRODUCT_TARGET {
+                    rules.push((figures.correct as i64 - figures.wrong as i64, rule));
+                }
             }
         }
     }
@@ -267,7 +279,12 @@ fn calibrate(outcomes: &[Outcome]) -> DecisionRule {
         .into_iter()
         .filter(|(merit, _)| *merit >= best - tolerance)
         .map(|(_, rule)| rule)
-        .max_by(|a, b| a.min_margin.total_cmp(&b.min_margin).then(a.min_score.total_cmp(&b.min_score)))
+        .max_by(|a, b| {
+            a.min_margin
+                .total_cmp(&b.min_margin)
+                .then(a.min_lone_score.total_cmp(&b.min_lone_score))
+                .then(a.min_score.total_cmp(&b.min_score))
+        })
         .expect("the best rule is among them")
 }
 
@@ -314,7 +331,8 @@ fn the_rule_is_calibrated_on_the_calibration_split_only() {
     eprintln!("shipped {RECOMMENDED_RULE:?}: {}", Figures::of(&outcomes, RECOMMENDED_RULE).line());
     assert!(
         (rule.min_score - RECOMMENDED_RULE.min_score).abs() <= 0.02
-            && (rule.min_margin - RECOMMENDED_RULE.min_margin).abs() <= 0.02,
+            && (rule.min_margin - RECOMMENDED_RULE.min_margin).abs() <= 0.02
+            && (rule.min_lone_score - RECOMMENDED_RULE.min_lone_score).abs() <= 0.02,
         "the shipped RECOMMENDED_RULE {RECOMMENDED_RULE:?} no longer is what the calibration split gives ({rule:?})"
     );
 }
@@ -336,8 +354,26 @@ fn measure(set: &EvalSet, split: &str, finder: &Finder, studio: Option<usize>) -
         let decision = finder.recognize(image.view().unwrap(), &gallery, RECOMMENDED_RULE).unwrap().decision;
         figures.add(sample.sku.as_deref(), &decision);
         if decision.sku.is_some() && decision.sku != sample.sku {
-            let image_score = decision.candidates.iter().take(2).map(|c| format!("{} {:.3}/{:.3}", c.sku, c.score, c.studio)).collect::<Vec<_>>();
-            eprintln!("  named {:?} by {:?} on {} ({:?}): image {image_score:?}, shapes {:?}, text {:?}", decision.sku, decision.signal, sample.path.display(), sample.sku, decision.shapes, decision.text.as_ref().map(|t| t.candidates.iter().take(2).map(|c| (c.sku.clone(), c.score)).collect::<Vec<_>>()));
+            let image_score = decision
+                .candidates
+                .iter()
+                .take(2)
+                .map(|c| format!("{} {:.3}/{:.3}", c.sku, c.score, c.studio))
+                .collect::<Vec<_>>();
+            eprintln!(
+                "  named {:?} by {:?} on {} ({:?}): image {image_score:?}, shapes {:?}, text {:?}",
+                decision.sku,
+                decision.signal,
+                sample.path.display(),
+                sample.sku,
+                decision.shapes,
+                decision.text.as_ref().map(|t| t
+                    .candidates
+                    .iter()
+                    .take(2)
+                    .map(|c| (c.sku.clone(), c.score))
+                    .collect::<Vec<_>>())
+            );
         }
         let decided = decision.sku.clone().unwrap_or_else(|| "none".into());
         if let Some(truth) = &sample.sku {
@@ -356,8 +392,8 @@ fn measure(set: &EvalSet, split: &str, finder: &Finder, studio: Option<usize>) -
     figures
 }
 
-fn assert_reached(set: &str, figures: &Figures) {
-    let (_, top1, wrong, false_products) = REACHED.iter().find(|(name, ..)| *name == set).copied().unwrap();
+fn assert_reached(set: &str, figures: &Figures, reached: Reached) {
+    let Reached { top1, wrong, false_products } = reached;
     let meets = figures.top1() >= TOP1_TARGET
         && figures.wrong_rate() <= WRONG_PRODUCT_TARGET
         && figures.false_product_rate() <= FALSE_PRODUCT_TARGET;
@@ -380,13 +416,13 @@ fn assert_reached(set: &str, figures: &Figures) {
 #[test]
 fn the_shipped_finder_on_the_vision_test_split() {
     let figures = measure(&EvalSet::open("vision"), "test", &recommended_finder(), None);
-    assert_reached("vision", &figures);
+    assert_reached("vision", &figures, VISION_REACHED);
 }
 
 #[test]
 fn the_shipped_finder_on_the_transfer_set() {
     let figures = measure(&EvalSet::open("transfer"), "test", &recommended_finder(), None);
-    assert_reached("transfer", &figures);
+    assert_reached("transfer", &figures, TRANSFER_REACHED);
 }
 
 /// Frames of a video, decoded by GStreamer's own tool into a temporary folder.
@@ -560,5 +596,5 @@ fn strategies_compared_on_the_calibration_split() {
 #[test]
 fn the_shipped_finder_on_the_transfer_set_in_calibrated_studios() {
     let figures = measure(&EvalSet::open("transfer"), "test", &recommended_finder(), Some(2));
-    assert_reached("transfer", &figures);
+    assert_reached("transfer", &figures, TRANSFER_CALIBRATED_REACHED);
 }
