@@ -43,9 +43,9 @@ pub async fn receive(State(s): State<WebState>, headers: HeaderMap, body: Body) 
     }
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+    if let Some(length) = declared.filter(|&length| length > BODY_LIMIT as u64) {
         source.received();
-        source.stats.reject("oversized or broken body", format!("a body of {} bytes", declared.unwrap_or(0)));
+        source.stats.reject("oversized or broken body", format!("a body of {length} bytes"));
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {BODY_LIMIT} bytes"));
     }
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, BODY_LIMIT)).await {
