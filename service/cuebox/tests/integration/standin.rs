@@ -113,28 +113,34 @@ fn serve(stream: TcpStream, count: &AtomicUsize, paths: &Mutex<Vec<String>>, com
         if !read_available(&mut socket) {
             return;
         }
-        let command = {
+        let commands: Vec<Command> = {
             let Ok(commands) = commands.try_lock() else {
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
             };
-            commands.recv_timeout(Duration::from_millis(5))
+            let first = commands.recv_timeout(Duration::from_millis(5));
+            first.into_iter().chain(std::iter::from_fn(|| commands.try_recv().ok())).collect()
         };
-        let sent = match command {
-            Ok(Command::Text(text)) => socket.send(Message::Text(text)),
-            Ok(Command::Binary(bytes)) => socket.send(Message::Binary(bytes)),
-            Ok(Command::Close) => {
-                let _ = socket.close(None);
-                let _ = socket.flush();
-                return;
+        let mut sent = Ok(());
+        for command in commands {
+            sent = match command {
+                Command::Text(text) => socket.send(Message::Text(text)),
+                Command::Binary(bytes) => socket.send(Message::Binary(bytes)),
+                Command::Close => {
+                    let _ = socket.close(None);
+                    let _ = socket.flush();
+                    return;
+                }
+                Command::Stall => {
+                    // Holds the connection open, reading nothing and answering nothing.
+                    std::thread::sleep(Duration::from_secs(120));
+                    return;
+                }
+            };
+            if sent.is_err() {
+                break;
             }
-            Ok(Command::Stall) => {
-                // Holds the connection open, reading nothing and answering nothing.
-                std::thread::sleep(Duration::from_secs(120));
-                return;
-            }
-            Err(_) => Ok(()),
-        };
+        }
         if sent.is_err() {
             return;
         }
