@@ -988,3 +988,15 @@ products: []
     build(&catalog.faq[..1], &remembering);
     assert_eq!(tree.len(), kept - 2, "the texts of a removed entry are forgotten");
 }
+
+#[test]
+fn an_index_build_gives_up_once_its_embedder_is_asked_to_stop() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let embedder = text_embedder().clone().stopping_on(stop.clone());
+    let catalog = faq_eval_catalog(1).catalog;
+    let build = || FaqIndex::build(&catalog.faq, &catalog.products, &catalog.default_locale, Some(&embedder));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(build(), Err(cuebox_catalog::FaqError::Embedding(cuebox_catalog::TextEmbeddingError::Stopped))));
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(build().is_ok_and(|index| index.is_hybrid()));
+}

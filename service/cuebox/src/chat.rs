@@ -81,7 +81,8 @@ pub struct ChatThread {
 }
 
 impl ChatThread {
-    pub fn run(self, questions: Receiver<ViewerMessage>, stop: &AtomicBool) {
+    /// Answers until `stop` is set (which also stops an index build part way).
+    pub fn run(self, questions: Receiver<ViewerMessage>, stop: Arc<AtomicBool>) {
         let mut index = Index::default();
         let mut semantic: Option<TextEmbedder> = None;
         let mut semantic_failed = false;
@@ -96,6 +97,7 @@ impl ChatThread {
             if let Some(dir) = text_model_to_load {
                 match TextEmbedder::load(dir) {
                     Ok(embedder) => {
+                        let embedder = embedder.stopping_on(stop.clone());
                         let embedder = match self.store.text_embeddings() {
                             Ok(tree) => embedder.remembering_in(tree),
                             Err(error) => {
@@ -264,6 +266,7 @@ impl Index {
                 self.moderation = Moderation::new(header.banned_words.iter().map(String::as_str));
                 self.generation = generation;
             }
+            Err(cuebox_catalog::FaqError::Embedding(cuebox_catalog::TextEmbeddingError::Stopped)) => {}
             Err(error) => tracing::warn!(%error, "FAQ index not built"),
         }
     }

@@ -177,7 +177,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         .name("chat".into())
         .spawn({
             let stop = chat_stop.clone();
-            move || chat.run(chat_rx, &stop)
+            move || chat.run(chat_rx, stop)
         })
         .context("starting the chat thread")?;
     tasks.spawn({

@@ -115,7 +115,7 @@ impl SourceStats {
     }
 
     /// Whether `kind` is met for the first time, so that each kind of problem is logged once.
-    pub fn first_of(&self, kind: &str) -> bool {
+    fn first_of(&self, kind: &str) -> bool {
         let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
         logged.len() < LOGGED_KINDS && logged.insert(kind.to_owned())
     }

@@ -1,7 +1,9 @@
 //! Stand-ins for the chat tools the daemon's connectors talk to: a WebSocket server on a free
 //! loopback port that sends what a test tells it, in the tool's own format (the frames are
-//! written by the tests and the benchmark from each tool's documented event shapes), and that
-//! can close, stall or refuse to finish a handshake on command.
+//! written by the tests and the benchmark from each tool's event shapes, as `chat/oba.rs` and
+//! `chat/social_stream.rs` describe them; no code of either tool, oba-live-tool (MIT) or Social
+//! Stream Ninja (GPL-3.0), is used), and that can close, stall or refuse to finish a handshake
+//! on command.
 
 #![allow(dead_code)] // shared by the integration tests and the chat benchmark, which use parts each
 
