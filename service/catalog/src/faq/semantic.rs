@@ -70,9 +70,16 @@ struct LanguageMeans {
 }
 
 impl LanguageMeans {
-    fn new(embedder: &TextEmbedder, side: Side, used: &mut HashSet<Vec<u8>>) -> Result<Self, TextEmbeddingError> {
+    /// The means of the languages `only` names (all when `None`).
+    fn new(
+        embedder: &TextEmbedder,
+        side: Side,
+        only: Option<&[String]>,
+        used: &mut HashSet<Vec<u8>>,
+    ) -> Result<Self, TextEmbeddingError> {
         let mut sums: Vec<(String, Vec<f32>, usize)> = Vec::new();
-        for (language, sentence) in language_lines() {
+        let wanted = |language: &str| only.is_none_or(|only| only.iter().any(|l| l == language));
+        for (language, sentence) in language_lines().filter(|(language, _)| wanted(language)) {
             let (embedding, key) = embedder.embed_remembered(side, sentence)?;
             used.insert(key);
             let at = match sums.iter().position(|(l, _, _)| l == language) {
@@ -92,6 +99,7 @@ impl LanguageMeans {
         for (_, mean) in &means {
             all.iter_mut().zip(mean).for_each(|(a, m)| *a += m / means.len() as f32);
         }
+
         Ok(Self { means, all })
     }
 
@@ -190,8 +198,12 @@ impl SemanticIndex {
             list.iter().map(|(entry, _, text)| (*entry, *text)).collect()
         }
         let languages = |list: &[FaqText]| list.iter().map(|(_, language, _)| language.clone()).collect::<Vec<_>>();
-        let query_means = LanguageMeans::new(embedder, Side::Query, &mut used)?;
-        let passage_means = LanguageMeans::new(embedder, Side::Passage, &mut used)?;
+        // Questions come in any language; answers only in the catalog's.
+        let query_means = LanguageMeans::new(embedder, Side::Query, None, &mut used)?;
+        let mut answer_languages = languages(answers);
+        answer_languages.sort();
+        answer_languages.dedup();
+        let passage_means = LanguageMeans::new(embedder, Side::Passage, Some(&answer_languages), &mut used)?;
         let phrasings_embedded = Embedded::new(embedder, Side::Query, &texts(phrasings), &mut used)?;
         let answers_embedded = Embedded::new(embedder, Side::Passage, &texts(answers), &mut used)?;
         let mut entry_languages = vec![Vec::new(); entries];
