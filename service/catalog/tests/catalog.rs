@@ -863,9 +863,12 @@ fn print_misses(questions: &[EvalQuestion], best: &[Option<Best>], minimums: (f3
     }
 }
 
+/// A part of the evaluation: its name and which questions it takes.
+type Part = (&'static str, fn(&EvalQuestion) -> bool);
+
 /// The parts reported apart: the same-language set, the cross-language set asked in Chinese or
 /// English, and its questions in other languages.
-fn parts() -> [(&'static str, fn(&EvalQuestion) -> bool); 3] {
+fn parts() -> [Part; 3] {
     [
         ("same-language", |q| q.set == 0),
         ("cross-language zh<->en", |q| q.set == 1 && q.kind != OTHER_LANGUAGES),

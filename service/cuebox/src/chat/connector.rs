@@ -139,7 +139,7 @@ impl Connector {
                 Ok(None) => return "the server closed the connection".into(),
                 Ok(Some(Err(WsError::Capacity(error)))) => {
                     self.source.received();
-                    stats.reject("oversized", &error);
+                    stats.reject("oversized", error);
                     return format!("a frame over {MAX_FRAME_BYTES} bytes: {error}");
                 }
                 Ok(Some(Err(error))) => return error.to_string(),
@@ -190,9 +190,11 @@ impl Connector {
         } else {
             Box::new(tcp)
         };
-        let mut config = WebSocketConfig::default();
-        config.max_message_size = Some(MAX_FRAME_BYTES);
-        config.max_frame_size = Some(MAX_FRAME_BYTES);
+        let config = WebSocketConfig {
+            max_message_size: Some(MAX_FRAME_BYTES),
+            max_frame_size: Some(MAX_FRAME_BYTES),
+            ..Default::default()
+        };
         let (socket, _) = async_tungstenite::tokio::client_async_with_config(self.url.as_str(), stream, Some(config))
             .await
             .map_err(|e| format!("WebSocket handshake: {e}"))?;

@@ -304,11 +304,14 @@ pub async fn publish_status(
     }
 }
 
+/// A Prometheus series of every source: name, type, help and the value of one source.
+type Series = (&'static str, &'static str, &'static str, fn(&SourceStats) -> f64);
+
 /// The sources' counts and state in Prometheus text, one series per source.
 pub fn render_metrics(sources: &ChatSources) -> String {
     let all = sources.all();
     let mut out = String::new();
-    let series: [(&str, &str, &str, fn(&SourceStats) -> f64); 8] = [
+    let series: [Series; 8] = [
         (
             "chat_source_connected",
             "gauge",

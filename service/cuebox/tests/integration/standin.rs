@@ -100,6 +100,7 @@ impl StandIn {
 
 /// One connection: handshake, then commands from the test, reading (and so answering pings) in
 /// between.
+#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
 fn serve(stream: TcpStream, count: &AtomicUsize, paths: &Mutex<Vec<String>>, commands: &Mutex<Receiver<Command>>) {
     let mut path = String::new();
     let Ok(mut socket) = accept_hdr(stream, |request: &Request, response: Response| {
