@@ -39,6 +39,9 @@ pub enum TextEmbeddingError {
     Model { path: std::path::PathBuf, message: String },
     #[error("text embedding inference: {0}")]
     Inference(String),
+    /// Building an index was given up because the embedder was asked to stop.
+    #[error("stopped before the FAQ's texts were all embedded")]
+    Stopped,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,9 @@ pub fn to_yaml(catalog: &Catalog) -> String {
     let _ = writeln!(out, "version: {}", catalog.version);
     let _ = writeln!(out, "default_locale: {}", quote(&catalog.default_locale));
     faq(&mut out, "", &catalog.faq);
+    if !catalog.banned_words.is_empty() {
+        let _ = writeln!(out, "banned_words: {}", strings(&catalog.banned_words));
+    }
     out.push_str("products:\n");
     if catalog.products.is_empty() {
         out.truncate(out.len() - 1);
@@ -83,15 +86,22 @@ mod tests {
 
     #[test]
     fn export_round_trips_through_the_parser() {
-        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    brand: 'Hill: Tea'\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    selling_points: {en: [crisp, 'light: 2g'], zh-CN: 脆}\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}, {id: gen, text: g, generated: true}, {id: own, text: o, generated: false}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
+        let text = "version: 1\ndefault_locale: zh-CN\nfaq: [{id: s, q: [\"发货?\", 'when: \"now\"'], a: {en: soon, zh-CN: 很快}}]\nbanned_words: [加微信, 'deal: x']\nproducts:\n  - sku: A-1\n    name: {zh-CN: 茶, en: \"Tea: green\"}\n    brand: 'Hill: Tea'\n    price: {amount: 12.50, currency: CNY}\n    promo: '#1 deal'\n    selling_points: {en: [crisp, 'light: 2g'], zh-CN: 脆}\n    tags: [a, b]\n    barcodes: ['6901234567892']\n    images: [/abs/a.jpg]\n    script: [{id: intro, text: [one, \"two\\nlines\"]}, {id: gen, text: g, generated: true}, {id: own, text: o, generated: false}]\n    faq: [{id: f, q: q, a: a}]\n  - {sku: B, name: b}\n";
         let original = parse_catalog(text).unwrap().catalog;
         let points = original.products[0].selling_points.as_ref().map(|t| t.0["en"].len());
         let generated: Vec<bool> = original.products[0].script.iter().map(|c| c.generated).collect();
         assert_eq!((points, generated), (Some(2), vec![false, true, false]));
+        assert_eq!(original.banned_words, ["加微信", "deal: x"]);
         let exported = to_yaml(&original);
         let again = parse_catalog(&exported).unwrap_or_else(|e| panic!("{e:?}\n{exported}")).catalog;
         assert_eq!(again, original);
-        let empty = crate::Catalog { version: 1, default_locale: "en".into(), faq: vec![], products: vec![] };
+        let empty = crate::Catalog {
+            version: 1,
+            default_locale: "en".into(),
+            faq: vec![],
+            products: vec![],
+            banned_words: vec![],
+        };
         assert_eq!(parse_catalog(&to_yaml(&empty)).unwrap().catalog, empty);
     }
 }

@@ -10,6 +10,11 @@
 //!   found ("保温杯能装牛奶吗" finds the tumbler's "能装牛奶吗") for part of their weight.
 //! - optionally also semantically, by multilingual-e5 (see `semantic`), weighted in.
 //!
+//! An entry written in none of the question's language (a Chinese-only entry asked in
+//! English) has no words in common with it: it is scored by meaning alone, compared apart from
+//! languages (see `semantic`), and answers above a minimum score of its own, as such scores run
+//! lower than those of entries in the question's language.
+//!
 //! Product context then weighs in: the FAQ of the product in view counts for more, and the FAQ
 //! of other products counts for less unless the question names them, so "保质期多久" answers
 //! for the product on camera and "牛肉干保质期多久" for the jerky. Scores are comparable across
@@ -35,8 +40,12 @@ pub use text::Language;
 /// the off-topic messages of the evaluation set's calibration split, the one that handles the
 /// most of its messages right (`tests/catalog.rs` recomputes it and fails when it drifts).
 pub const LEXICAL_MIN_SCORE: f32 = 0.5;
-/// Minimum score of an answer with hybrid (lexical and semantic) retrieval, calibrated alike.
+/// Minimum score of an answer with hybrid (lexical and semantic) retrieval, calibrated alike
+/// (with the next, on the calibration splits of both evaluation sets).
 pub const HYBRID_MIN_SCORE: f32 = 0.27;
+/// Minimum score, with hybrid retrieval, of an answer from an entry written in none of the
+/// question's language.
+pub const HYBRID_CROSS_MIN_SCORE: f32 = 0.09;
 
 // The weights below were chosen on the calibration split of the evaluation set, for the most
 // right answers at the calibrated minimum score (a grid over the semantic weight and the two
@@ -74,6 +83,10 @@ pub struct Answer {
     pub answer: String,
     /// The locale `answer` is in, as the catalog names it.
     pub locale: String,
+    /// The language the question was written in (a BCP 47 language subtag: `zh`, `en`, `ja`...).
+    pub question_lang: String,
+    /// Whether the entry is written in none of the question's language.
+    pub across_languages: bool,
     /// From 0 to 1, comparable across questions; never below the index's minimum score.
     pub score: f32,
 }
@@ -131,14 +144,16 @@ pub struct FaqIndex {
     products: Vec<ProductTerms>,
     default_locale: String,
     min_score: f32,
+    /// For entries in none of the question's language (hybrid retrieval only).
+    cross_min_score: f32,
 }
 
 impl FaqIndex {
     /// Indexes the studio FAQ and every product's FAQ. With `semantic`, every phrasing and
     /// answer is embedded now (a few milliseconds each) and questions are embedded as they come.
-    pub fn build(
-        studio_faq: &[FaqEntry],
-        products: &[Product],
+    pub fn build<'a>(
+        studio_faq: &'a [FaqEntry],
+        products: &'a [Product],
         default_locale: &str,
         semantic: Option<&TextEmbedder>,
     ) -> Result<Self, FaqError> {
@@ -148,15 +163,23 @@ impl FaqIndex {
             .map(|entry| (entry, None))
             .chain(products.iter().enumerate().flat_map(|(at, p)| p.faq.iter().map(move |e| (e, Some(at)))));
         let mut entries = Vec::new();
-        let mut phrasings: Vec<(u32, &str)> = Vec::new();
-        let mut answers: Vec<(u32, &str)> = Vec::new();
+        let mut phrasings: Vec<semantic::FaqText> = Vec::new();
+        let mut answers: Vec<semantic::FaqText> = Vec::new();
+        let texts = |text: &'a Text, at: u32| {
+            text.0.iter().flat_map(move |(locale, variants)| {
+                variants.iter().map(move |variant| (at, semantic::language_of(locale), variant.as_str()))
+            })
+        };
         for (entry, product) in sources {
             let at = entries.len() as u32;
-            phrasings.extend(entry.q.0.values().flatten().map(|text| (at, text.as_str())));
-            answers.extend(entry.a.0.values().flatten().map(|text| (at, text.as_str())));
+            phrasings.extend(texts(&entry.q, at));
+            answers.extend(texts(&entry.a, at));
             entries.push(Entry { id: entry.id.clone(), product, answer: entry.a.clone() });
         }
-        let known_words: Vec<String> = phrasings.iter().flat_map(|(_, p)| analyzer.correctable_words(p)).collect();
+        let lexical_texts =
+            |list: &[semantic::FaqText<'a>]| list.iter().map(|(at, _, text)| (*at, *text)).collect::<Vec<_>>();
+        let (phrasing_texts, answer_texts) = (lexical_texts(&phrasings), lexical_texts(&answers));
+        let known_words: Vec<String> = phrasing_texts.iter().flat_map(|(_, p)| analyzer.correctable_words(p)).collect();
         let spelling = Spelling::new(known_words.iter().map(String::as_str));
         let products = products.iter().map(|product| product_terms(product, &analyzer)).collect();
         let semantic = match semantic {
@@ -164,11 +187,12 @@ impl FaqIndex {
             None => None,
         };
         Ok(Self {
-            phrasings: Documents::new(Field::Phrasing, &phrasings, &analyzer),
-            answers: Documents::new(Field::Answer, &answers, &analyzer),
+            phrasings: Documents::new(Field::Phrasing, &phrasing_texts, &analyzer),
+            answers: Documents::new(Field::Answer, &answer_texts, &analyzer),
             analyzer,
             spelling,
             min_score: if semantic.is_some() { HYBRID_MIN_SCORE } else { LEXICAL_MIN_SCORE },
+            cross_min_score: if semantic.is_some() { HYBRID_CROSS_MIN_SCORE } else { LEXICAL_MIN_SCORE },
             semantic,
             entries,
             products,
@@ -186,41 +210,65 @@ impl FaqIndex {
         self.min_score
     }
 
-    /// Replaces the calibrated minimum score (e.g. 0 to see every candidate).
+    /// The score below which an entry written in none of the question's language does not
+    /// answer.
+    pub fn cross_min_score(&self) -> f32 {
+        self.cross_min_score
+    }
+
+    /// Replaces both calibrated minimum scores (e.g. 0 to see every candidate).
     pub fn with_min_score(mut self, min_score: f32) -> Self {
         self.min_score = min_score;
+        self.cross_min_score = min_score;
         self
     }
 
     /// The best `limit` answers to `question`, best first, none scoring below the minimum
     /// score. `in_view` is the SKU of the product on camera, if any.
     pub fn ask(&self, question: &str, in_view: Option<&str>, limit: usize) -> Result<Vec<Answer>, FaqError> {
-        let mut scored: Vec<(usize, f32)> = self
-            .scores(question, in_view)?
+        let language = Language::detect(question);
+        let (scores, across_languages) = self.scores(question, language, in_view)?;
+        let mut scored: Vec<(usize, f32)> = scores
             .into_iter()
             .enumerate()
-            .filter(|&(_, score)| score >= self.min_score && score > 0.0)
+            .filter(|&(entry, score)| {
+                let min_score = if across_languages[entry] { self.cross_min_score } else { self.min_score };
+                score >= min_score && score > 0.0
+            })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(limit);
-        let language = Language::detect(question);
-        Ok(scored.into_iter().filter_map(|(entry, score)| self.answer(entry, score, language)).collect())
+        Ok(scored
+            .into_iter()
+            .filter_map(|(entry, score)| self.answer(entry, score, language, across_languages[entry]))
+            .collect())
     }
 
-    /// Per entry, the question's score; all 0 for a message of nothing but chat fillers,
-    /// punctuation and emoji, which is not even embedded.
-    fn scores(&self, question: &str, in_view: Option<&str>) -> Result<Vec<f32>, FaqError> {
+    /// Per entry, the question's score and whether the entry is written in none of the
+    /// question's language (known with semantic retrieval only); all 0 for a message of nothing
+    /// but chat fillers, punctuation and emoji, which is not even embedded.
+    fn scores(
+        &self,
+        question: &str,
+        language: Language,
+        in_view: Option<&str>,
+    ) -> Result<(Vec<f32>, Vec<bool>), FaqError> {
         let terms = self.analyzer.terms(question, Some(&self.spelling));
+        let mut across_languages = vec![false; self.entries.len()];
         if terms.is_empty() {
-            return Ok(vec![0.0; self.entries.len()]);
+            return Ok((vec![0.0; self.entries.len()], across_languages));
         }
         let mut scores = self.lexical_scores(&terms);
         if let Some(semantic) = &self.semantic {
-            let semantic = semantic.scores(question)?;
+            let semantic = semantic.scores(question, language.code())?;
             let factor = if semantic.is_chatter { CHATTER_FACTOR } else { 1.0 };
-            for (score, semantic) in scores.iter_mut().zip(semantic.entries) {
-                *score = factor * ((1.0 - SEMANTIC_WEIGHT) * *score + SEMANTIC_WEIGHT * semantic);
+            for ((score, semantic), across) in scores.iter_mut().zip(semantic.entries).zip(&semantic.across_languages) {
+                // An entry in another language shares no words with the question: its meaning
+                // stands in for its words.
+                let lexical = if *across { semantic } else { *score };
+                *score = factor * ((1.0 - SEMANTIC_WEIGHT) * lexical + SEMANTIC_WEIGHT * semantic);
             }
+            across_languages = semantic.across_languages;
         }
         let named = self.named_products(&terms);
         let in_view = in_view.and_then(|sku| self.products.iter().position(|p| p.sku == sku));
@@ -234,7 +282,7 @@ impl FaqIndex {
                 _ => {}
             }
         }
-        Ok(scores)
+        Ok((scores, across_languages))
     }
 
     /// Per entry, the lexical score of its best document in the view that scores it best.
@@ -291,7 +339,7 @@ impl FaqIndex {
             .collect()
     }
 
-    fn answer(&self, entry: usize, score: f32, language: Language) -> Option<Answer> {
+    fn answer(&self, entry: usize, score: f32, language: Language, across_languages: bool) -> Option<Answer> {
         let entry = &self.entries[entry];
         let (locale, variants) = entry.answer.resolve(language.code(), &self.default_locale)?;
         Some(Answer {
@@ -299,6 +347,8 @@ impl FaqIndex {
             sku: entry.product.map(|p| self.products[p].sku.clone()),
             answer: variants.first()?.clone(),
             locale: locale.to_owned(),
+            question_lang: language.code().to_owned(),
+            across_languages,
             score: score.min(1.0),
         })
     }

@@ -23,8 +23,8 @@ pub use error::{FaqError, TextEmbeddingError};
 pub use error::{Problem, StoreError};
 pub use export::to_yaml;
 pub use faq::{
-    Answer, FaqIndex, HYBRID_MIN_SCORE, LEXICAL_MIN_SCORE, Language, NEAR_DUPLICATE_SIMILARITY, QuestionKey,
-    near_duplicate,
+    Answer, FaqIndex, HYBRID_CROSS_MIN_SCORE, HYBRID_MIN_SCORE, LEXICAL_MIN_SCORE, Language, NEAR_DUPLICATE_SIMILARITY,
+    QuestionKey, near_duplicate,
 };
 pub use generate::{
     AddedCard, CUE_NEAR_DUPLICATE, CardKind, GenerateReport, ProductReport, generate_cards, text_similarity,

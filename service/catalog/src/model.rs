@@ -79,6 +79,9 @@ pub struct Catalog {
     pub default_locale: String,
     pub faq: Vec<FaqEntry>,
     pub products: Vec<Product>,
+    /// Words the studio never wants shown from viewers' messages (competitors, slurs, spam).
+    #[serde(default)]
+    pub banned_words: Vec<String>,
 }
 
 #[cfg(test)]

@@ -199,7 +199,7 @@ impl Validator {
     }
 
     fn catalog(&mut self, root: &Node) -> Option<Catalog> {
-        let entries = self.map(root, "", &["version", "default_locale", "faq", "products"])?;
+        let entries = self.map(root, "", &["version", "default_locale", "faq", "products", "banned_words"])?;
         let field = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|(_, _, n)| n);
         let version = match field("version") {
             None => {
@@ -251,7 +251,15 @@ impl Validator {
             Some(n) => self.problem(n.at(), "products", format!("expected a list of products, found {}", n.kind())),
             None => self.problem(root.at(), "products", "missing (a list of products)"),
         }
-        Some(Catalog { version: version?, default_locale: self.default_locale.clone(), faq, products })
+        let banned_words = field("banned_words").map(|n| self.string_list(n, "banned_words")).unwrap_or_default();
+        for (i, word) in banned_words.iter().enumerate() {
+            if word.trim().is_empty()
+                && let Some(node) = field("banned_words")
+            {
+                self.problem(node.at(), &format!("banned_words[{i}]"), "an empty word");
+            }
+        }
+        Some(Catalog { version: version?, default_locale: self.default_locale.clone(), faq, products, banned_words })
     }
 
     fn faq_list(&mut self, node: &Node, path: &str) -> Vec<FaqEntry> {

@@ -71,6 +71,9 @@ pub struct CatalogHeader {
     pub imported_at_ms: u64,
     pub products: usize,
     pub references: usize,
+    /// The catalog's banned words (none in stores written before they existed).
+    #[serde(default)]
+    pub banned_words: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +168,7 @@ impl Store {
             imported_at_ms: now_ms(),
             products: catalog.products.len(),
             references: references.len(),
+            banned_words: catalog.banned_words.clone(),
         };
         let mut batch = sled::Batch::default();
         batch.insert(key(generation, HEADER, b""), to_json(&header));
@@ -210,6 +214,7 @@ impl Store {
             default_locale: header.default_locale,
             faq: self.studio_faq()?,
             products: self.products()?,
+            banned_words: header.banned_words,
         }))
     }
 

@@ -45,6 +45,8 @@ pub struct TextEmbedder {
     shared: Arc<Shared>,
     /// Embeddings of the texts an index is built from, kept across builds and restarts.
     remembered: Option<sled::Tree>,
+    /// Once set, building an index stops at the next text (`TextEmbeddingError::Stopped`).
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Which side of e5's asymmetric retrieval a text is embedded for.
@@ -87,7 +89,8 @@ impl TextEmbedder {
         std::io::copy(&mut table_file, &mut hasher).map_err(|e| table_error(e.to_string()))?;
         let table = TokenTable::open(table_file, tokenizer.vocabulary_size()).map_err(table_error)?;
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        let embedder = Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }), remembered: None };
+        let embedder =
+            Self { shared: Arc::new(Shared { plan, table, tokenizer, sha256 }), remembered: None, stop: None };
         embedder.embed_query("probe").map_err(|e| model_error(&model_path, format!("does not run: {e}")))?;
         Ok(embedder)
     }
@@ -101,9 +104,19 @@ impl TextEmbedder {
         self
     }
 
+    /// Makes index builds give up (with `TextEmbeddingError::Stopped`) once `stop` is set, so
+    /// that a process can stop while an index of many new texts is being built.
+    pub fn stopping_on(mut self, stop: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
     /// The embedding of a text an index is built from: remembered, or embedded (and remembered)
     /// now. Returns the key it is remembered under, for [`TextEmbedder::forget_all_but`].
     pub(crate) fn embed_remembered(&self, side: Side, text: &str) -> Result<(Vec<f32>, Vec<u8>), TextEmbeddingError> {
+        if self.stop.as_ref().is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(TextEmbeddingError::Stopped);
+        }
         let key = [self.sha256().as_bytes(), &[b'\n', side as u8, b'\n'], text.as_bytes()].concat();
         let stored = self.remembered.as_ref().and_then(|tree| tree.get(&key).ok().flatten());
         if let Some(bytes) = stored.filter(|bytes| bytes.len() == TEXT_EMBEDDING_DIM * 4) {

@@ -1,6 +1,14 @@
-//! Viewer questions on their own thread: rate-limited, aggregated when many viewers ask the
-//! same thing, answered from the FAQ (BM25, with e5 semantics when enabled), and counted for
-//! the demand board, which alerts the host when a product not on camera is in demand.
+//! Viewer questions on their own thread: masked where they carry what must not be shown,
+//! aggregated when many viewers ask the same thing, answered from the FAQ (BM25, with e5
+//! semantics when enabled, in any language the text model covers), and counted for the demand
+//! board, which alerts the host when a product not on camera is in demand. The messages come
+//! from the sources in `sources` (connectors, the webhook, MQTT `chat/in`), rate-limited there.
+
+pub mod connector;
+pub mod moderation;
+pub mod oba;
+pub mod social_stream;
+pub mod sources;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,16 +19,16 @@ use std::time::{Duration, Instant};
 use cuebox_catalog::{Answer, FaqIndex, QuestionKey, Store, TextEmbedder};
 use tokio::sync::mpsc;
 
-use crate::engine::EngineInput;
-use crate::messages::ChatMessage;
+use crate::engine::{AnsweredQuestion, EngineInput};
+use crate::messages::ReplyTo;
 use crate::metrics::Metrics;
+use moderation::Moderation;
+use sources::ViewerMessage;
 
 #[derive(Clone, Debug)]
 pub struct ChatSettings {
     /// Near-identical questions within this window are one question asked by many.
     pub window: Duration,
-    /// Most questions answered per second (a token bucket with a burst of twice that).
-    pub rate: f64,
     pub demand_window: Duration,
     /// Questions about a product not on camera, within the demand window, that alert the host.
     pub demand_min: usize,
@@ -53,6 +61,12 @@ struct Group {
     asked: usize,
 }
 
+/// An answer recently sent, so that a connector that relays it back as chat is not answered.
+struct Sent {
+    text: String,
+    at: Instant,
+}
+
 /// Counts that make an aggregated question worth showing the host again.
 fn worth_repeating(asked: usize) -> bool {
     matches!(asked, 2 | 3 | 5) || (asked >= 10 && asked.is_multiple_of(10))
@@ -67,15 +81,15 @@ pub struct ChatThread {
 }
 
 impl ChatThread {
-    pub fn run(self, questions: Receiver<ChatMessage>, stop: &AtomicBool) {
+    /// Answers until `stop` is set (which also stops an index build part way).
+    pub fn run(self, questions: Receiver<ViewerMessage>, stop: Arc<AtomicBool>) {
         let mut index = Index::default();
         let mut semantic: Option<TextEmbedder> = None;
         let mut semantic_failed = false;
         let mut groups: VecDeque<Group> = VecDeque::new();
+        let mut sent: VecDeque<Sent> = VecDeque::new();
         let mut demand: VecDeque<(String, Instant)> = VecDeque::new();
         let mut alerted: Vec<(String, Instant)> = Vec::new();
-        let mut tokens = self.settings.rate * 2.0;
-        let mut refilled = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             index.refresh(&self.store, semantic.as_ref(), self.settings.min_score);
             let text_model_to_load = self.settings.semantic.as_ref().filter(|_| semantic.is_none() && !semantic_failed);
@@ -83,6 +97,7 @@ impl ChatThread {
             if let Some(dir) = text_model_to_load {
                 match TextEmbedder::load(dir) {
                     Ok(embedder) => {
+                        let embedder = embedder.stopping_on(stop.clone());
                         let embedder = match self.store.text_embeddings() {
                             Ok(tree) => embedder.remembering_in(tree),
                             Err(error) => {
@@ -101,20 +116,24 @@ impl ChatThread {
                     }
                 }
             }
-            let message = match questions.recv_timeout(Duration::from_millis(500)) {
+            let mut message = match questions.recv_timeout(Duration::from_millis(500)) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let now = Instant::now();
-            tokens = (tokens + now.duration_since(refilled).as_secs_f64() * self.settings.rate)
-                .min(self.settings.rate * 2.0);
-            refilled = now;
-            if tokens < 1.0 {
-                self.metrics.chat_dropped.fetch_add(1, Ordering::Relaxed);
+            while sent.front().is_some_and(|s| now.duration_since(s.at) > self.settings.window) {
+                sent.pop_front();
+            }
+            if sent.iter().any(|s| s.text == message.text.trim()) {
+                message.source.taken_but_ignored("an answer relayed back");
                 continue;
             }
-            tokens -= 1.0;
+            if let Some(masked) = index.moderation.mask(&message.text) {
+                message.text = masked;
+                message.source.masked.fetch_add(1, Ordering::Relaxed);
+                self.metrics.chat_masked.fetch_add(1, Ordering::Relaxed);
+            }
             self.metrics.chat_questions.fetch_add(1, Ordering::Relaxed);
             while groups.front().is_some_and(|g| now.duration_since(g.first) > self.settings.window) {
                 groups.pop_front();
@@ -125,7 +144,7 @@ impl ChatThread {
                 if let Some(answer) = &group.answer
                     && worth_repeating(group.asked)
                 {
-                    self.answer(&group.question, answer, group.asked);
+                    self.answer(&message, &group.question, answer, group.asked, &mut sent);
                 }
                 continue;
             }
@@ -138,7 +157,7 @@ impl ChatThread {
                 }
             };
             if let Some(answer) = &answer {
-                self.answer(&message.text, answer, 1);
+                self.answer(&message, &message.text, answer, 1, &mut sent);
                 if let Some(sku) = &answer.sku
                     && on_air.as_deref() != Some(sku.as_str())
                 {
@@ -151,18 +170,32 @@ impl ChatThread {
         }
     }
 
-    fn answer(&self, question: &str, answer: &Answer, asked: usize) {
-        let input = EngineInput::Answer {
+    /// Sends `answer` to `question` (as first asked) to the engine, replying to `message` (the
+    /// latest viewer to ask it).
+    fn answer(
+        &self,
+        message: &ViewerMessage,
+        question: &str,
+        answer: &Answer,
+        asked: usize,
+        sent: &mut VecDeque<Sent>,
+    ) {
+        let input = EngineInput::Answer(Box::new(AnsweredQuestion {
             question: question.to_owned(),
+            question_lang: answer.question_lang.clone(),
             faq_id: answer.faq_id.clone(),
             sku: answer.sku.clone(),
             text: answer.answer.clone(),
             lang: answer.locale.clone(),
             asked,
-        };
+            platform: message.platform.clone(),
+            reply_to: ReplyTo { id: message.id.clone(), user: message.user.clone(), ts: message.ts },
+            received: message.received,
+        }));
         if self.engine.try_send(input).is_err() {
             self.metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
+        sent.push_back(Sent { text: answer.answer.trim().to_owned(), at: Instant::now() });
     }
 
     /// Counts a question about `sku` (not on camera) and alerts the host once it is in demand.
@@ -187,10 +220,12 @@ impl ChatThread {
     }
 }
 
-/// The FAQ index of the active catalog, rebuilt when the catalog changes.
+/// The FAQ index of the active catalog, rebuilt when the catalog changes, with the catalog's
+/// banned words.
 #[derive(Default)]
 struct Index {
     index: Option<FaqIndex>,
+    moderation: Moderation,
     generation: Option<u64>,
 }
 
@@ -228,8 +263,10 @@ impl Index {
                     "FAQ index built"
                 );
                 self.index = Some(index);
+                self.moderation = Moderation::new(header.banned_words.iter().map(String::as_str));
                 self.generation = generation;
             }
+            Err(cuebox_catalog::FaqError::Embedding(cuebox_catalog::TextEmbeddingError::Stopped)) => {}
             Err(error) => tracing::warn!(%error, "FAQ index not built"),
         }
     }

@@ -321,7 +321,7 @@ pub fn ask(
     if json_output {
         let answers: Vec<_> = answers
             .iter()
-            .map(|a| json!({"faq_id": a.faq_id, "sku": a.sku, "answer": a.answer, "score": (f64::from(a.score) * 1000.0).round() / 1000.0}))
+            .map(|a| json!({"faq_id": a.faq_id, "sku": a.sku, "answer": a.answer, "score": (f64::from(a.score) * 1000.0).round() / 1000.0, "lang": a.locale, "question_lang": a.question_lang}))
             .collect();
         println!("{}", json!({"question": question, "answers": answers}));
     } else if answers.is_empty() {

@@ -198,6 +198,46 @@ impl Default for FaqSection {
     }
 }
 
+/// Where viewer messages come from besides MQTT `chat/in`: WebSocket connectors to the chat tools
+/// a studio runs, and the `POST /api/chat` webhook.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatSection {
+    /// One table per connector; each is checked on its own (`ChatSourceSection`).
+    pub sources: Vec<toml::Value>,
+    /// The webhook's token; without it `POST /api/chat` refuses everyone.
+    pub webhook_token_file: Option<PathBuf>,
+    /// How long a connector may take to connect, and to answer a ping, before it tries again.
+    pub connect_timeout_ms: u64,
+    /// How long a connection may stay silent before it is pinged.
+    pub ping_interval_ms: u64,
+    /// The longest wait between connection attempts (the wait doubles from 200 ms).
+    pub retry_max_ms: u64,
+}
+
+impl Default for ChatSection {
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+            webhook_token_file: None,
+            connect_timeout_ms: 10_000,
+            ping_interval_ms: 15_000,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+/// One `[[chat.sources]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatSourceSection {
+    kind: String,
+    name: Option<String>,
+    url: Option<String>,
+    platform: Option<String>,
+    session_file: Option<PathBuf>,
+}
+
 /// The box's own button, lights and status screen (all optional).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -246,10 +286,11 @@ pub struct RawConfig {
     pub mqtt: MqttSection,
     pub web: WebSection,
     pub faq: FaqSection,
+    pub chat: ChatSection,
     pub hardware: HardwareSection,
 }
 
-const SECTIONS: [&str; 8] = ["device", "capture", "vision", "store", "mqtt", "web", "faq", "hardware"];
+const SECTIONS: [&str; 9] = ["device", "capture", "vision", "store", "mqtt", "web", "faq", "chat", "hardware"];
 
 /// Where the MQTT messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,6 +366,39 @@ pub struct FaqSettings {
     pub demand_min: usize,
 }
 
+/// Which tool a chat connector talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectorKind {
+    /// oba-live-tool's comment WebSocket; `platform` names the platform of its plain `comment`
+    /// events (the others name theirs).
+    ObaLiveTool { platform: String },
+    /// Social Stream Ninja's API server, joined to the session in the file, on its chat channel.
+    SocialStream { session_file: PathBuf, platform: Option<String> },
+}
+
+/// One WebSocket chat connector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorSettings {
+    /// Unique among the sources; names the source in `/metrics`, `chat/status` and the logs.
+    pub name: String,
+    pub url: String,
+    pub kind: ConnectorKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSettings {
+    pub connectors: Vec<ConnectorSettings>,
+    pub webhook_token_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub ping_interval: Duration,
+    pub retry_max: Duration,
+}
+
+/// Where oba-live-tool broadcasts comments unless told otherwise.
+pub const OBA_DEFAULT_URL: &str = "ws://127.0.0.1:12354";
+/// Social Stream Ninja's hosted API server.
+pub const SOCIAL_STREAM_DEFAULT_URL: &str = "wss://io.socialstream.ninja";
+
 /// One GPIO line and whether it is active when low.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
@@ -360,6 +434,7 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub web: WebSettings,
     pub faq: FaqSettings,
+    pub chat: ChatSettings,
     pub hardware: HardwareSettings,
 }
 
@@ -478,6 +553,7 @@ pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Setti
             "mqtt" => raw.mqtt = section(&name, value, &locate, &mut problems),
             "web" => raw.web = section(&name, value, &locate, &mut problems),
             "faq" => raw.faq = section(&name, value, &locate, &mut problems),
+            "chat" => raw.chat = section(&name, value, &locate, &mut problems),
             "hardware" => raw.hardware = section(&name, value, &locate, &mut problems),
             other => {
                 let (origin, line) = locate(other);
@@ -762,6 +838,8 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     check_range(&mut bad, "faq.demand_window_s", f.demand_window_s, 10, 86_400);
     check_range(&mut bad, "faq.demand_min", f.demand_min, 1, 10_000);
 
+    let chat = chat_settings(&raw.chat, &mut bad);
+
     let h = &raw.hardware;
     let lines = [
         ("hardware.button_line", h.button_line),
@@ -844,6 +922,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             demand_window: Duration::from_secs(f.demand_window_s),
             demand_min: f.demand_min,
         },
+        chat,
         hardware: if !h.enabled {
             HardwareSettings::default()
         } else {
@@ -856,6 +935,74 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             }
         },
     })
+}
+
+/// The `[chat]` section, each source checked on its own.
+fn chat_settings(raw: &ChatSection, bad: &mut impl FnMut(&str, String)) -> ChatSettings {
+    check_range(bad, "chat.connect_timeout_ms", raw.connect_timeout_ms, 100, 120_000);
+    check_range(bad, "chat.ping_interval_ms", raw.ping_interval_ms, 100, 600_000);
+    check_range(bad, "chat.retry_max_ms", raw.retry_max_ms, 200, 600_000);
+    let mut connectors: Vec<ConnectorSettings> = Vec::new();
+    for (index, value) in raw.sources.iter().enumerate() {
+        let key = |field: &str| format!("chat.sources[{index}].{field}");
+        let source: ChatSourceSection = match serde_path_to_error::deserialize(value.clone()) {
+            Ok(source) => source,
+            Err(error) => {
+                let field = error.path().to_string();
+                let message = error.into_inner().message().to_owned();
+                bad(&if field == "." { format!("chat.sources[{index}]") } else { key(&field) }, message);
+                continue;
+            }
+        };
+        let default_url = match source.kind.as_str() {
+            "oba-live-tool" => OBA_DEFAULT_URL,
+            "social-stream" => SOCIAL_STREAM_DEFAULT_URL,
+            other => {
+                bad(
+                    &key("kind"),
+                    format!("{other:?} is not a connector (expected \"oba-live-tool\" or \"social-stream\")"),
+                );
+                continue;
+            }
+        };
+        let url = source.url.clone().unwrap_or_else(|| default_url.to_owned());
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) || url.contains(char::is_whitespace) {
+            bad(&key("url"), format!("{url:?} must be a ws:// or wss:// URL"));
+        }
+        if let Some(platform) = &source.platform
+            && !cuebox_catalog::is_identifier(platform)
+        {
+            bad(&key("platform"), format!("{platform:?} must match [A-Za-z0-9._-]{{1,64}}"));
+        }
+        let kind = match (source.kind.as_str(), source.session_file.clone()) {
+            ("oba-live-tool", None) => {
+                ConnectorKind::ObaLiveTool { platform: source.platform.clone().unwrap_or_else(|| "douyin".into()) }
+            }
+            ("oba-live-tool", Some(_)) => {
+                bad(&key("session_file"), "only applies to a social-stream source".into());
+                continue;
+            }
+            (_, Some(session_file)) => ConnectorKind::SocialStream { session_file, platform: source.platform.clone() },
+            (_, None) => {
+                bad(&key("session_file"), "a social-stream source needs the file with its session id".into());
+                continue;
+            }
+        };
+        let name = source.name.clone().unwrap_or_else(|| source.kind.clone());
+        if !cuebox_catalog::is_identifier(&name) || matches!(name.as_str(), "mqtt" | "webhook") {
+            bad(&key("name"), format!("{name:?} must match [A-Za-z0-9._-]{{1,64}} and not be \"mqtt\" or \"webhook\""));
+        } else if connectors.iter().any(|c| c.name == name) {
+            bad(&key("name"), format!("{name:?} names another source too: give each its own name"));
+        }
+        connectors.push(ConnectorSettings { name, url, kind });
+    }
+    ChatSettings {
+        connectors,
+        webhook_token_file: raw.webhook_token_file.clone(),
+        connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+        ping_interval: Duration::from_millis(raw.ping_interval_ms),
+        retry_max: Duration::from_millis(raw.retry_max_ms),
+    }
 }
 
 fn check_range<T: PartialOrd + fmt::Display>(bad: &mut impl FnMut(&str, String), key: &str, value: T, low: T, high: T) {
@@ -1035,6 +1182,50 @@ mod tests {
         let s = parse("[mqtt]\nurl = \"mqtts://b:8883\"\ntls_ca = \"/ca.pem\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\nhome_assistant = true\n", "f", &[]).unwrap();
         assert_eq!(s.mqtt.client_cert, Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem"))));
         assert_eq!(s.mqtt.home_assistant.as_deref(), Some("homeassistant"));
+    }
+
+    #[test]
+    fn chat_sources_are_each_checked_and_named() {
+        let text = "[chat]\nwebhook_token_file = \"/t\"\n[[chat.sources]]\nkind = \"oba-live-tool\"\n\n[[chat.sources]]\nkind = \"social-stream\"\nsession_file = \"/s\"\nplatform = \"tiktok\"\n";
+        let s = parse(text, "f", &[]).unwrap();
+        assert_eq!(s.chat.webhook_token_file.as_deref(), Some(Path::new("/t")));
+        assert_eq!(
+            s.chat.connectors,
+            [
+                ConnectorSettings {
+                    name: "oba-live-tool".into(),
+                    url: OBA_DEFAULT_URL.into(),
+                    kind: ConnectorKind::ObaLiveTool { platform: "douyin".into() }
+                },
+                ConnectorSettings {
+                    name: "social-stream".into(),
+                    url: SOCIAL_STREAM_DEFAULT_URL.into(),
+                    kind: ConnectorKind::SocialStream { session_file: "/s".into(), platform: Some("tiktok".into()) }
+                },
+            ]
+        );
+        let got = problems(
+            "[chat]\nretry_max_ms = 5\n[[chat.sources]]\nkind = \"irc\"\n[[chat.sources]]\nkind = \"oba-live-tool\"\nurl = \"http://x\"\ncolour = 1\n[[chat.sources]]\nkind = \"social-stream\"\n[[chat.sources]]\nkind = \"oba-live-tool\"\n[[chat.sources]]\nkind = \"oba-live-tool\"\nname = \"webhook\"\n",
+            &[],
+        );
+        for want in [
+            "chat.retry_max_ms: must be between 200 and 600000",
+            "chat.sources[0].kind: \"irc\" is not a connector",
+            "chat.sources[1].colour: unknown field",
+            "chat.sources[2].session_file: a social-stream source needs",
+            "chat.sources[4].name: \"webhook\" must match",
+        ] {
+            assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
+        }
+        let got = problems(
+            "[[chat.sources]]\nkind = \"oba-live-tool\"\nurl = \"http://x\"\n[[chat.sources]]\nkind = \"oba-live-tool\"\n",
+            &[],
+        );
+        assert!(got.iter().any(|g| g.contains("chat.sources[0].url: \"http://x\" must be a ws://")), "{got:#?}");
+        assert!(
+            got.iter().any(|g| g.contains("chat.sources[1].name: \"oba-live-tool\" names another source")),
+            "{got:#?}"
+        );
     }
 
     #[test]

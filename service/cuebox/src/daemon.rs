@@ -14,13 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets;
+use crate::chat::connector::{Connector, Protocol, Timings};
+use crate::chat::sources::{ChatSources, SourceState};
 use crate::chat::{ChatSettings, ChatThread};
-use crate::config::{BrokerSettings, Loaded, Settings};
+use crate::config::{BrokerSettings, ConnectorKind, Loaded, Settings};
 use crate::engine::{Engine, EngineInput, now_ms};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, LinkConfig, Outbox, Topic};
 use crate::recognition::{Pipeline, Recognizer, SharedPreview, Tuning};
-use crate::web::{self, AdminState, AdminToken, WebState};
+use crate::web::{self, AdminState, AdminToken, ChatWebhook, WebState};
 
 const METRICS_INTERVAL: Duration = Duration::from_secs(5);
 const ENGINE_TICK: Duration = Duration::from_millis(250);
@@ -107,6 +109,19 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);
     let (chat_tx, chat_rx) = std::sync::mpsc::sync_channel(CHAT_QUEUE);
+    let chat_sources = Arc::new(ChatSources::new(settings.faq.rate, chat_tx, metrics.clone()));
+    let chat_in = chat_sources.add("mqtt", "mqtt", SourceState::Listening);
+    let webhook = match &settings.chat.webhook_token_file {
+        Some(file) => {
+            let token = crate::mqtt::read_secret(file).context("chat.webhook_token_file")?;
+            if token.len() < 12 {
+                anyhow::bail!("chat.webhook_token_file {}: the token must be at least 12 characters", file.display());
+            }
+            Some((AdminToken::new(&token), chat_sources.add("webhook", "webhook", SourceState::Listening)))
+        }
+        None => None,
+    };
+    start_connectors(&settings, &chat_sources, cancel.clone(), &tasks)?;
     mqtt::start(
         LinkConfig {
             settings: settings.mqtt.clone(),
@@ -117,7 +132,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         },
         outbox_rx,
         engine_tx.clone(),
-        chat_tx,
+        chat_in,
         metrics.clone(),
         cancel.clone(),
         &tasks,
@@ -148,7 +163,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         store: store.clone(),
         settings: ChatSettings {
             window: settings.faq.window,
-            rate: settings.faq.rate,
             demand_window: settings.faq.demand_window,
             demand_min: settings.faq.demand_min,
             min_score: settings.faq.min_score,
@@ -163,7 +177,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         .name("chat".into())
         .spawn({
             let stop = chat_stop.clone();
-            move || chat.run(chat_rx, &stop)
+            move || chat.run(chat_rx, stop)
         })
         .context("starting the chat thread")?;
     tasks.spawn({
@@ -231,6 +245,12 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     )?;
 
     tasks.spawn(publish_metrics(outbox.clone(), metrics.clone(), capture_stats.clone(), slot.clone(), cancel.clone()));
+    tasks.spawn(crate::chat::sources::publish_status(
+        chat_sources.clone(),
+        outbox.clone(),
+        METRICS_INTERVAL,
+        cancel.clone(),
+    ));
     tasks.spawn(crate::memory::return_freed_memory_every(METRICS_INTERVAL, cancel.clone()));
     let ws_url = settings.web.mqtt_ws_url.clone();
     let ws_port = match settings.mqtt.broker {
@@ -263,6 +283,8 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         slot: slot.clone(),
         store: store.clone(),
         admin: Arc::new(admin),
+        chat: Arc::new(ChatWebhook(webhook)),
+        chat_sources,
     };
     let web_address = web_listener.local_addr()?;
     tasks.spawn(web::serve(web_listener, web_state, cancel.clone()));
@@ -304,6 +326,46 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         tracing::warn!("some tasks did not stop in time");
     }
     store.flush()?;
+    Ok(())
+}
+
+/// Starts a task per `[chat]` connector.
+fn start_connectors(
+    settings: &Settings,
+    sources: &ChatSources,
+    cancel: CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<()> {
+    let chat = &settings.chat;
+    let roots = if chat.connectors.iter().any(|c| c.url.starts_with("wss://")) {
+        crate::mqtt::system_roots().context("chat connectors with wss:// URLs")?
+    } else {
+        rustls::RootCertStore::empty()
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = Arc::new(tls);
+    let timings =
+        Timings { connect_timeout: chat.connect_timeout, ping_interval: chat.ping_interval, retry_max: chat.retry_max };
+    for connector in &chat.connectors {
+        let (url, protocol, kind) = match &connector.kind {
+            ConnectorKind::ObaLiveTool { platform } => {
+                (connector.url.clone(), Protocol::Oba { platform: platform.clone() }, "oba-live-tool")
+            }
+            ConnectorKind::SocialStream { session_file, platform } => {
+                let session = crate::mqtt::read_secret(session_file)
+                    .with_context(|| format!("chat source {}: session_file", connector.name))?;
+                let url = crate::chat::social_stream::join_url(&connector.url, &session);
+                (url, Protocol::SocialStream { platform: platform.clone() }, "social-stream")
+            }
+        };
+        let source = sources.add(&connector.name, kind, SourceState::Connecting);
+        let connector = Connector { url, protocol, timings, source, tls: tls.clone() };
+        tasks.spawn(connector.run(cancel.clone()));
+    }
     Ok(())
 }
 
@@ -467,6 +529,7 @@ async fn reload(
         ("mqtt", format!("{:?}", current.mqtt) != format!("{:?}", fresh.mqtt)),
         ("web", format!("{:?}", current.web) != format!("{:?}", fresh.web)),
         ("faq", format!("{:?}", current.faq) != format!("{:?}", fresh.faq)),
+        ("chat", current.chat != fresh.chat),
         ("hardware", current.hardware != fresh.hardware),
     ]
     .into_iter()

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cuebox_catalog::{Product, Store};
 
 use crate::messages::{
-    Command, CueAction, OverlayMessage, ProductMessage, ProductSource, PromptKind, PromptMessage, display_price,
+    ChatOutMessage, Command, CueAction, OverlayMessage, ProductMessage, ProductSource, PromptKind, PromptMessage,
+    ReplyTo, display_price,
 };
 use crate::metrics::Metrics;
 use crate::mqtt::{Outbox, Topic};
@@ -38,21 +39,35 @@ pub enum EngineInput {
     },
     /// Time passes (expires a barcode that is no longer seen).
     Tick,
-    /// An answer to a viewer question, asked by `asked` viewers so far.
-    Answer {
-        question: String,
-        faq_id: String,
-        sku: Option<String>,
-        text: String,
-        lang: String,
-        asked: usize,
-    },
+    /// An answer to a viewer question.
+    Answer(Box<AnsweredQuestion>),
     /// Viewers keep asking about a product that is not on camera.
     Demand {
         sku: String,
         asking: usize,
         window: Duration,
     },
+}
+
+/// A viewer question and its answer from the FAQ.
+#[derive(Debug)]
+pub struct AnsweredQuestion {
+    /// As the first viewer asked it (masked where it had to be).
+    pub question: String,
+    /// The language it was written in.
+    pub question_lang: String,
+    pub faq_id: String,
+    pub sku: Option<String>,
+    pub text: String,
+    /// The locale of `text`.
+    pub lang: String,
+    /// Viewers who asked it so far.
+    pub asked: usize,
+    /// Where the latest viewer asked it, and their message.
+    pub platform: String,
+    pub reply_to: ReplyTo,
+    /// When their message was received.
+    pub received: Instant,
 }
 
 /// Unique prompt ids per device: the engine's start time and a counter.
@@ -197,13 +212,7 @@ impl Engine {
             }
             EngineInput::Command(Command::Cue(action)) => self.cue(action),
             EngineInput::CatalogChanged => self.reload(),
-            EngineInput::Answer { question, faq_id, sku, text, lang, asked } => {
-                let mut message = self.prompt_message(PromptKind::Answer, sku, text, lang);
-                message.question = Some(question);
-                message.faq_id = Some(faq_id);
-                message.asked = Some(asked);
-                self.outbox.json(Topic::Prompt, &message);
-            }
+            EngineInput::Answer(answer) => self.answer(*answer),
             EngineInput::Demand { sku, asking, window } => {
                 let Some(product) = self.products.get(&sku) else { return };
                 let name = product.name.first(&self.locale, &self.default_locale).unwrap_or(&sku).to_owned();
@@ -218,6 +227,39 @@ impl Engine {
                 self.outbox.json(Topic::Prompt, &message);
             }
         }
+    }
+
+    /// An answer goes to the host as a prompt and to the viewer's platform on `chat/out`, unless
+    /// it contains an advertising-law term: then only the host gets it, as an alert naming it.
+    fn answer(&mut self, answer: AnsweredQuestion) {
+        let hits = cuebox_catalog::lint_text(&answer.text, &answer.lang);
+        let held = !hits.is_empty();
+        let (kind, text) = if held {
+            let reasons: Vec<String> = hits.iter().map(ToString::to_string).collect();
+            tracing::warn!(faq = %answer.faq_id, terms = %reasons.join("; "), "answer held back: it contains prohibited advertising terms");
+            self.metrics.chat_answers_held.fetch_add(1, Ordering::Relaxed);
+            (PromptKind::Alert, format!("⚠ {}: {} — {}", answer.faq_id, reasons.join("; "), answer.text))
+        } else {
+            (PromptKind::Answer, answer.text.clone())
+        };
+        let mut message = self.prompt_message(kind, answer.sku, text, answer.lang.clone());
+        message.question = Some(answer.question);
+        message.faq_id = Some(answer.faq_id);
+        message.asked = Some(answer.asked);
+        message.question_lang = Some(answer.question_lang);
+        message.platform = Some(answer.platform.clone());
+        message.reply_to = Some(answer.reply_to.clone());
+        self.outbox.json(Topic::Prompt, &message);
+        if !held {
+            let out = ChatOutMessage {
+                platform: answer.platform,
+                reply_to: answer.reply_to,
+                text: answer.text,
+                lang: answer.lang,
+            };
+            self.outbox.json(Topic::ChatOut, &out);
+        }
+        self.metrics.chat_to_mqtt_ms.record(answer.received.elapsed().as_secs_f64() * 1e3);
     }
 
     fn prompt_message(&mut self, kind: PromptKind, sku: Option<String>, text: String, lang: String) -> PromptMessage {
@@ -235,6 +277,9 @@ impl Engine {
             question: None,
             faq_id: None,
             asked: None,
+            question_lang: None,
+            platform: None,
+            reply_to: None,
         }
     }
 
@@ -489,20 +534,43 @@ mod tests {
         let alert = prompts[0]["text"].as_str().unwrap();
         assert!(alert.contains("全网最低") && alert.contains("国家级"), "{alert}");
         assert_eq!(prompts[1], serde_json::json!({}));
-        e.handle(EngineInput::Answer {
-            question: "包邮吗".into(),
-            faq_id: "ship".into(),
-            sku: None,
-            text: "包邮".into(),
-            lang: "zh-CN".into(),
-            asked: 3,
-        });
-        let answer = drain(&mut rx).remove(0).1;
+        let answered = |text: &str| {
+            EngineInput::Answer(Box::new(AnsweredQuestion {
+                question: "包邮吗".into(),
+                question_lang: "zh".into(),
+                faq_id: "ship".into(),
+                sku: None,
+                text: text.into(),
+                lang: "zh-CN".into(),
+                asked: 3,
+                platform: "douyin".into(),
+                reply_to: ReplyTo { id: Some("m7".into()), user: Some("小鹿".into()), ts: 5 },
+                received: Instant::now(),
+            }))
+        };
+        e.handle(answered("包邮"));
+        let out = drain(&mut rx);
+        let (answer, chat_out) = (&out[0], &out[1]);
+        assert_eq!(answer.0, Topic::Prompt);
         assert_eq!(
-            (answer["kind"].as_str(), answer["question"].as_str(), answer["asked"].as_u64()),
+            (answer.1["kind"].as_str(), answer.1["question"].as_str(), answer.1["asked"].as_u64()),
             (Some("answer"), Some("包邮吗"), Some(3))
         );
-        assert!(answer.get("card").is_none());
+        assert_eq!((answer.1["question_lang"].as_str(), answer.1["platform"].as_str()), (Some("zh"), Some("douyin")));
+        assert_eq!(answer.1["reply_to"], serde_json::json!({"id": "m7", "user": "小鹿", "ts": 5}));
+        assert!(answer.1.get("card").is_none());
+        assert_eq!(chat_out.0, Topic::ChatOut);
+        assert_eq!(
+            chat_out.1,
+            serde_json::json!({"platform": "douyin", "reply_to": {"id": "m7", "user": "小鹿", "ts": 5}, "text": "包邮", "lang": "zh-CN"})
+        );
+
+        e.handle(answered("全网最低价，包邮"));
+        let out = drain(&mut rx);
+        assert_eq!(out.len(), 1, "an answer with a prohibited term does not go out to chat: {out:?}");
+        assert_eq!(out[0].1["kind"], "alert");
+        assert!(out[0].1["text"].as_str().unwrap().contains("全网最低"), "{}", out[0].1);
+        assert_eq!(e.metrics.chat_answers_held.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -23,10 +23,13 @@ pub enum Command {
     TogglePin,
 }
 
-/// A viewer's message from `chat/in`.
+/// A viewer's message from `chat/in` or `POST /api/chat`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatMessage {
+    /// Where the viewer wrote it; the source's own name when absent.
+    #[serde(default)]
+    pub platform: Option<String>,
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
@@ -48,26 +51,60 @@ pub fn parse_chat(payload: &[u8]) -> Result<ChatMessage, InputError> {
     let message = if text.trim_start().starts_with('{') {
         serde_json::from_str::<ChatMessage>(text).map_err(|e| InputError::Malformed(e.to_string()))?
     } else {
-        ChatMessage { id: None, user: None, text: text.to_owned(), ts: None }
+        ChatMessage { platform: None, id: None, user: None, text: text.to_owned(), ts: None }
     };
-    let chars = message.text.chars().count();
-    if message.text.trim().is_empty() {
+    message.check()?;
+    Ok(message)
+}
+
+impl ChatMessage {
+    /// Whether the message can be answered: some text, not too long, a platform name that can be
+    /// told back.
+    pub fn check(&self) -> Result<(), InputError> {
+        check_chat_text(&self.text)?;
+        match &self.platform {
+            Some(platform) if !cuebox_catalog::is_identifier(platform) => {
+                Err(InputError::Malformed(format!("platform {platform:?} must match [A-Za-z0-9._-]{{1,64}}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A viewer message's text must have something besides spaces and at most `MAX_CHAT_CHARS`.
+pub fn check_chat_text(text: &str) -> Result<(), InputError> {
+    if text.trim().is_empty() {
         return Err(InputError::Malformed("empty message".into()));
     }
+    let chars = text.chars().count();
     if chars > MAX_CHAT_CHARS {
-        return Err(InputError::TooLarge(chars));
+        return Err(InputError::TooLong(chars));
     }
-    Ok(message)
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error("payload of {0} bytes is over the {MAX_INPUT_BYTES}-byte limit")]
     TooLarge(usize),
+    #[error("message of {0} characters is over the {MAX_CHAT_CHARS}-character limit")]
+    TooLong(usize),
     #[error("payload is not valid: {0}")]
     Malformed(String),
     #[error("topic is not an input")]
     UnknownTopic,
+}
+
+impl InputError {
+    /// What kind of problem it is, for counting and logging each kind once.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge(_) => "oversized",
+            Self::TooLong(_) => "too long",
+            Self::Malformed(_) => "malformed",
+            Self::UnknownTopic => "unknown topic",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -176,6 +213,31 @@ pub struct PromptMessage {
     pub faq_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asked: Option<usize>,
+    /// For answers: the language the question was written in, the platform it came from and
+    /// the message to reply to there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question_lang: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// The viewer message an answer replies to, as its platform named it, and when it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplyTo {
+    pub id: Option<String>,
+    pub user: Option<String>,
+    pub ts: u64,
+}
+
+/// A `chat/out` message: an answer for a connector to post in the platform's chat.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatOutMessage {
+    pub platform: String,
+    pub reply_to: ReplyTo,
+    pub text: String,
+    pub lang: String,
 }
 
 /// Display form of a price: a symbol for common currencies, else the code.
@@ -281,7 +343,10 @@ mod tests {
         assert!(matches!(parse_chat(br#"{"user": "x"}"#), Err(InputError::Malformed(_))));
         assert!(matches!(parse_chat(b"\xff\xfe"), Err(InputError::Malformed(_))));
         assert!(matches!(parse_chat(b"   "), Err(InputError::Malformed(_))));
-        assert!(matches!(parse_chat("问".repeat(MAX_CHAT_CHARS + 1).as_bytes()), Err(InputError::TooLarge(_))));
+        assert!(matches!(parse_chat("问".repeat(MAX_CHAT_CHARS + 1).as_bytes()), Err(InputError::TooLong(_))));
+        let tagged = parse_chat(br#"{"platform": "tiktok", "text": "hi"}"#).unwrap();
+        assert_eq!(tagged.platform.as_deref(), Some("tiktok"));
+        assert!(matches!(parse_chat(br#"{"platform": "no spaces", "text": "hi"}"#), Err(InputError::Malformed(_))));
     }
 
     #[test]

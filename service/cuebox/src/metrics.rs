@@ -100,6 +100,12 @@ pub struct Metrics {
     /// Questions dropped by the rate limit or a full queue.
     pub chat_dropped: AtomicU64,
     pub chat_unanswered: AtomicU64,
+    /// Viewer messages shown masked (a phone number, a link or a banned word).
+    pub chat_masked: AtomicU64,
+    /// Answers not sent to chat because they contain an advertising-law term.
+    pub chat_answers_held: AtomicU64,
+    /// From a viewer message's receipt to its answer handed to the MQTT publisher.
+    pub chat_to_mqtt_ms: LatencyWindow,
     /// The FAQ index is built with every retrieval the configuration asks for (the text model
     /// loaded, or given up on).
     pub faq_ready: AtomicBool,
@@ -130,6 +136,9 @@ impl Metrics {
             chat_questions: AtomicU64::new(0),
             chat_dropped: AtomicU64::new(0),
             chat_unanswered: AtomicU64::new(0),
+            chat_masked: AtomicU64::new(0),
+            chat_answers_held: AtomicU64::new(0),
+            chat_to_mqtt_ms: LatencyWindow::default(),
             faq_ready: AtomicBool::new(false),
             mqtt_connected: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),

@@ -16,18 +16,112 @@ pub(crate) enum Script {
     Number,
 }
 
-/// The language a viewer wrote in, to answer in it.
+/// The language a viewer wrote in, to answer in it when the FAQ has it. Told from the script
+/// (Han, kana, Hangul, Thai, Cyrillic, Arabic, Devanagari) and, for Latin script, from the
+/// letters and short common words only some languages use; English when nothing points
+/// elsewhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
     Chinese,
     English,
+    Japanese,
+    Korean,
+    Thai,
+    Vietnamese,
+    Indonesian,
+    Spanish,
+    Portuguese,
+    French,
+    German,
+    Russian,
+    Arabic,
+    Hindi,
 }
 
+/// Letters of Latin script that only some languages use.
+const MARKED_LETTERS: &[(Language, &str)] = &[
+    (Language::Vietnamese, "ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"),
+    (Language::Spanish, "ñ¿¡"),
+    (Language::Portuguese, "ãõ"),
+    (Language::German, "äöüß"),
+    (Language::French, "èêëîïûœ"),
+];
+
+/// Short, common words of Latin-script languages (not English, the default).
+const COMMON_WORDS: &[(Language, &[&str])] = &[
+    (
+        Language::Spanish,
+        &[
+            "el", "la", "los", "las", "es", "que", "con", "por", "para", "una", "del", "se", "hay", "puedo", "cuanto",
+            "cuánto", "tiene", "envío", "hola", "qué", "cómo", "sí", "hacen",
+        ],
+    ),
+    (
+        Language::Portuguese,
+        &[
+            "o", "os", "as", "é", "não", "com", "para", "uma", "do", "da", "tem", "posso", "quanto", "você", "meu",
+            "minha", "como", "frete", "olá", "obrigado",
+        ],
+    ),
+    (
+        Language::French,
+        &[
+            "le",
+            "les",
+            "est",
+            "et",
+            "je",
+            "vous",
+            "pour",
+            "pas",
+            "une",
+            "des",
+            "du",
+            "ça",
+            "c'est",
+            "est-ce",
+            "quand",
+            "combien",
+            "livraison",
+            "bonjour",
+            "on",
+            "au",
+        ],
+    ),
+    (
+        Language::German,
+        &[
+            "der", "die", "das", "und", "ist", "nicht", "ich", "wie", "ein", "eine", "kann", "wann", "lange", "hält",
+            "versand", "hallo", "mit", "auf",
+        ],
+    ),
+    (
+        Language::Indonesian,
+        &[
+            "apa", "ini", "itu", "bisa", "tidak", "ada", "yang", "dan", "di", "ke", "untuk", "berapa", "kak", "gak",
+            "nggak", "sudah", "saya", "dong", "bayar", "harga", "kirim", "apakah", "tempat", "dengan",
+        ],
+    ),
+];
+
 impl Language {
-    /// Chinese when the message has at least as many Han characters as Latin words.
+    /// The language of `text`, as described on the type.
     pub fn detect(text: &str) -> Self {
         let normalised = normalise(text);
         let (mut han, mut latin_words) = (0usize, 0usize);
+        let mut other = [0usize; 7];
+        for c in normalised.chars() {
+            let slot = match c {
+                '\u{3040}'..='\u{30FF}' => 0,
+                '\u{AC00}'..='\u{D7AF}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' => 1,
+                '\u{0E00}'..='\u{0E7F}' => 2,
+                '\u{0400}'..='\u{04FF}' => 3,
+                '\u{0600}'..='\u{06FF}' => 4,
+                '\u{0900}'..='\u{097F}' => 5,
+                _ => 6,
+            };
+            other[slot] += 1;
+        }
         for (script, word) in words(&normalised) {
             match script {
                 Script::Han => han += word.chars().count(),
@@ -35,17 +129,74 @@ impl Language {
                 Script::Number => {}
             }
         }
-        if han > 0 && han >= latin_words { Self::Chinese } else { Self::English }
+        let scripts = [
+            (Self::Japanese, other[0]),
+            (Self::Korean, other[1]),
+            (Self::Thai, other[2]),
+            (Self::Russian, other[3]),
+            (Self::Arabic, other[4]),
+            (Self::Hindi, other[5]),
+        ];
+        if other[0] > 0 {
+            return Self::Japanese;
+        }
+        if let Some((language, _)) = scripts.iter().filter(|(_, n)| *n > 0).max_by_key(|(_, n)| *n)
+            && scripts.iter().map(|(_, n)| n).sum::<usize>() >= han
+        {
+            return *language;
+        }
+        if han > 0 && han >= latin_words {
+            return Self::Chinese;
+        }
+        Self::latin(&normalised, text)
     }
 
-    /// The language subtag that picks this language's text from a catalog `Text`.
+    /// The language of Latin-script text: marked letters first, then common words.
+    fn latin(normalised: &str, text: &str) -> Self {
+        let lower = text.to_lowercase();
+        if let Some((language, _)) =
+            MARKED_LETTERS.iter().find(|(_, letters)| lower.chars().any(|c| letters.contains(c)))
+        {
+            return *language;
+        }
+        let words: Vec<&str> = normalised.split(' ').collect();
+        let mut best = (Self::English, 0);
+        for (language, common) in COMMON_WORDS {
+            let found = words.iter().filter(|w| common.contains(w)).count();
+            if found > best.1 {
+                best = (*language, found);
+            }
+        }
+        let english = words.iter().filter(|w| ENGLISH_WORDS.contains(w)).count();
+        if best.1 > english { best.0 } else { Self::English }
+    }
+
+    /// The language subtag (BCP 47) that picks this language's text from a catalog `Text`.
     pub fn code(self) -> &'static str {
         match self {
             Self::Chinese => "zh",
             Self::English => "en",
+            Self::Japanese => "ja",
+            Self::Korean => "ko",
+            Self::Thai => "th",
+            Self::Vietnamese => "vi",
+            Self::Indonesian => "id",
+            Self::Spanish => "es",
+            Self::Portuguese => "pt",
+            Self::French => "fr",
+            Self::German => "de",
+            Self::Russian => "ru",
+            Self::Arabic => "ar",
+            Self::Hindi => "hi",
         }
     }
 }
+
+/// Short English words that outvote a stray word of another language ("do" is also Portuguese).
+const ENGLISH_WORDS: &[&str] = &[
+    "the", "is", "it", "a", "an", "do", "does", "can", "i", "you", "to", "of", "and", "in", "for", "how", "what",
+    "when", "where", "which", "this", "my", "are", "with", "there", "will",
+];
 
 fn is_han(c: char) -> bool {
     matches!(c,
@@ -123,6 +274,31 @@ mod tests {
             words("iphone 15 能用吗").map(|(script, _)| script).collect::<Vec<_>>(),
             [Script::Latin, Script::Number, Script::Han]
         );
+    }
+
+    #[test]
+    fn languages_are_told_by_script_letters_and_common_words() {
+        for (text, language) in [
+            ("这个dishwasher safe吗", Language::Chinese),
+            ("is this 龙井 good", Language::English),
+            ("666", Language::English),
+            ("包邮吗", Language::Chinese),
+            ("いつ発送されますか", Language::Japanese),
+            ("敏感肌でも使えますか", Language::Japanese),
+            ("해외 배송 되나요?", Language::Korean),
+            ("ส่งของเมื่อไหร่คะ", Language::Thai),
+            ("Có ship quốc tế không?", Language::Vietnamese),
+            ("Bisa bayar di tempat?", Language::Indonesian),
+            ("¿Puedo pagar con PayPal?", Language::Spanish),
+            ("Est-ce que je dois payer des frais de douane ?", Language::French),
+            ("Wie lange hält der Akku?", Language::German),
+            ("Como rastreio meu pedido?", Language::Portuguese),
+            ("Доставка в Москву?", Language::Russian),
+            ("do you ship to Spain", Language::English),
+            ("can I pay with PayPal", Language::English),
+        ] {
+            assert_eq!(Language::detect(text), language, "{text}");
+        }
     }
 
     #[test]

@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{LinkConfig, Topic, topic};
+use crate::chat::sources::{ChatInput, SourceHandle};
 use crate::config::BrokerSettings;
 use crate::engine::EngineInput;
-use crate::messages::{ChatMessage, parse_chat, parse_command};
+use crate::messages::{parse_chat, parse_command};
 use crate::metrics::Metrics;
 
 const MAX_PACKET: usize = 1024 * 1024;
@@ -83,13 +84,7 @@ fn tls_config(
                 roots.add(certificate).with_context(|| format!("mqtt.tls_ca {}", path.display()))?;
             }
         }
-        None => {
-            let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
-                .context("no mqtt.tls_ca and no system CA bundle")?;
-            for certificate in rustls_pemfile::certs(&mut system.as_slice()).flatten() {
-                let _ = roots.add(certificate);
-            }
-        }
+        None => roots = system_roots().context("no mqtt.tls_ca")?,
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -113,6 +108,16 @@ fn tls_config(
     }
 }
 
+/// The system's CA bundle.
+pub fn system_roots() -> anyhow::Result<rustls::RootCertStore> {
+    let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").context("no system CA bundle")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls_pemfile::certs(&mut system.as_slice()).flatten() {
+        let _ = roots.add(certificate);
+    }
+    Ok(roots)
+}
+
 /// Why a connection attempt failed, for the operator.
 fn explain(error: &ConnectionError) -> String {
     match error {
@@ -132,7 +137,8 @@ fn explain(error: &ConnectionError) -> String {
 pub struct Inputs {
     pub prefix: String,
     pub commands: mpsc::Sender<EngineInput>,
-    pub chat: std::sync::mpsc::SyncSender<ChatMessage>,
+    /// The `chat/in` source.
+    pub chat: SourceHandle,
 }
 
 pub async fn poll(
@@ -172,17 +178,22 @@ pub async fn poll(
                     continue;
                 };
                 if suffix == "chat/in" {
+                    let received = std::time::Instant::now();
+                    inputs.chat.received();
                     match parse_chat(&p.payload) {
                         Ok(message) => {
-                            if inputs.chat.try_send(message).is_err() {
-                                metrics.chat_dropped.fetch_add(1, Ordering::Relaxed);
-                            }
+                            let input = ChatInput {
+                                platform: message.platform.unwrap_or_else(|| "mqtt".into()),
+                                user: message.user,
+                                text: message.text,
+                                ts: message.ts,
+                                id: message.id,
+                            };
+                            inputs.chat.offer(input, received);
                         }
                         Err(error) => {
                             metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
-                            if logged_kinds.insert((suffix.to_owned(), std::mem::discriminant(&error))) {
-                                tracing::warn!(topic = suffix, %error, "input dropped (more of this kind are only counted)");
-                            }
+                            inputs.chat.stats.reject(error.kind(), &error);
                         }
                     }
                     continue;
@@ -227,7 +238,7 @@ pub async fn poll(
 }
 
 /// A pseudo-random duration below `max`, so that many boxes do not reconnect in step.
-fn jitter(max: Duration) -> Duration {
+pub fn jitter(max: Duration) -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let max_ms = max.as_millis().max(1) as u32;

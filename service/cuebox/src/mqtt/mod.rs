@@ -22,7 +22,7 @@ use crate::config::MqttSettings;
 use crate::engine::EngineInput;
 use crate::metrics::Metrics;
 
-pub use link::read_secret;
+pub use link::{jitter, read_secret, system_roots};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
@@ -33,6 +33,10 @@ pub enum Topic {
     Cue,
     Prompt,
     Metrics,
+    /// Answers for connectors to post in the viewers' chat.
+    ChatOut,
+    /// The chat sources' state and counts, retained.
+    ChatStatus,
 }
 
 impl Topic {
@@ -44,13 +48,24 @@ impl Topic {
             Topic::Cue => "cue",
             Topic::Prompt => "prompt",
             Topic::Metrics => "metrics",
+            Topic::ChatOut => "chat/out",
+            Topic::ChatStatus => "chat/status",
         }
     }
 
     fn from_suffix(suffix: &str) -> Option<Self> {
-        [Topic::Availability, Topic::Product, Topic::Overlay, Topic::Cue, Topic::Prompt, Topic::Metrics]
-            .into_iter()
-            .find(|t| t.suffix() == suffix)
+        [
+            Topic::Availability,
+            Topic::Product,
+            Topic::Overlay,
+            Topic::Cue,
+            Topic::Prompt,
+            Topic::Metrics,
+            Topic::ChatOut,
+            Topic::ChatStatus,
+        ]
+        .into_iter()
+        .find(|t| t.suffix() == suffix)
     }
 
     fn qos(self) -> QoS {
@@ -61,7 +76,7 @@ impl Topic {
     }
 
     fn retained(self) -> bool {
-        matches!(self, Topic::Availability | Topic::Product | Topic::Overlay | Topic::Cue)
+        matches!(self, Topic::Availability | Topic::Product | Topic::Overlay | Topic::Cue | Topic::ChatStatus)
     }
 }
 
@@ -120,7 +135,7 @@ pub fn start(
     config: LinkConfig,
     outbox: mpsc::Receiver<Outgoing>,
     commands: mpsc::Sender<EngineInput>,
-    chat: std::sync::mpsc::SyncSender<crate::messages::ChatMessage>,
+    chat: crate::chat::sources::SourceHandle,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
     tasks: &TaskTracker,

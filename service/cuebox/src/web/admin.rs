@@ -42,7 +42,7 @@ impl AdminToken {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 
-    fn matches(&self, candidate: &str) -> bool {
+    pub(super) fn matches(&self, candidate: &str) -> bool {
         let candidate: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
         candidate.iter().zip(self.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
@@ -160,6 +160,7 @@ async fn status(_: Admin, State(s): State<WebState>) -> Response {
         "outbox_depth": m.outbox_depth.load(std::sync::atomic::Ordering::Relaxed),
         "uptime_s": m.started.elapsed().as_secs(),
         "view": view,
+        "chat": s.chat_sources.snapshot(),
     }))
     .into_response()
 }

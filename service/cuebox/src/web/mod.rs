@@ -3,6 +3,7 @@
 //! and, behind the admin token, the admin API (`admin`).
 
 mod admin;
+mod chat;
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use admin::{AdminState, AdminToken};
+pub use chat::ChatWebhook;
 
+use crate::chat::sources::ChatSources;
 use crate::metrics::Metrics;
 
 const PROMPTER: &str = include_str!("../../web/prompter.html");
@@ -38,6 +41,8 @@ pub struct WebState {
     pub slot: Arc<FrameSlot>,
     pub store: Arc<Store>,
     pub admin: Arc<AdminState>,
+    pub chat: Arc<ChatWebhook>,
+    pub chat_sources: Arc<ChatSources>,
 }
 
 pub fn router(state: WebState) -> Router {
@@ -51,6 +56,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/products", get(products))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
+        .route("/api/chat", axum::routing::post(chat::receive))
         .merge(admin::router())
         .with_state(state)
 }
@@ -222,12 +228,37 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         m.chat_unanswered.load(Ordering::Relaxed) as f64,
     );
     line(
+        "chat_masked_total",
+        "counter",
+        "Viewer messages shown masked (a phone number, a link or a banned word).",
+        m.chat_masked.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "chat_answers_held_total",
+        "counter",
+        "Answers not sent to chat because they contain an advertising-law term (the host gets an alert).",
+        m.chat_answers_held.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "chat_to_mqtt_ms_p50",
+        "gauge",
+        "Median time from a viewer message's receipt to its answer reaching the MQTT outbox (recent window).",
+        m.chat_to_mqtt_ms.quantile(0.5).unwrap_or(0.0),
+    );
+    line(
+        "chat_to_mqtt_ms_p99",
+        "gauge",
+        "99th percentile of the same.",
+        m.chat_to_mqtt_ms.quantile(0.99).unwrap_or(0.0),
+    );
+    line(
         "faq_ready",
         "gauge",
         "1 once the FAQ index is built with every retrieval configured (the text model loaded or given up on).",
         f64::from(u8::from(m.faq_ready.load(Ordering::Relaxed))),
     );
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
+    out += &crate::chat::sources::render_metrics(&s.chat_sources);
     out += &m.inference_histogram.render("cuebox_inference_seconds", "Embedding inference time per recognized frame.");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

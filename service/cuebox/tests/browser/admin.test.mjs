@@ -27,6 +27,8 @@ test("the admin page refuses without the token and imports a catalog with it", a
     assert.equal(await page.locator("[data-testid=products] tr").count(), 1);
     await page.waitForFunction(() => document.getElementById("camera").textContent === "streaming", null, { timeout: 30000 });
     await page.waitForFunction(() => document.getElementById("snapshot").naturalWidth === 640, null, { timeout: 30000 });
+    await page.waitForSelector("[data-testid=chat-sources] tr[data-source=mqtt]");
+    assert.match(await page.textContent("[data-testid=chat-sources] tr[data-source=mqtt]"), /mqtt · mqtt\s*listening/);
 
     await page.setInputFiles("input[name=catalog]", join(repo, "service/cuebox/tests/data/bad-catalog.yaml"));
     await page.click("#import button[type=submit]");

@@ -79,6 +79,7 @@ fn ask_answers_in_the_contract_shape_and_says_nothing_to_chatter() {
     let first = &answer["answers"][0];
     assert_eq!((first["faq_id"].as_str(), first["sku"].as_str()), (Some("tumbler-dishwasher"), Some("TUMBLER-BLK-01")));
     assert!(first["score"].as_f64().unwrap() > 0.0);
+    assert_eq!((first["lang"].as_str(), first["question_lang"].as_str()), (Some("zh-CN"), Some("zh")));
     let out = run(cuebox().args(["ask", "--json", "--db"]).arg(db.path()).arg("666"));
     let answer: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(answer["answers"], serde_json::json!([]));

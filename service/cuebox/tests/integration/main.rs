@@ -1,10 +1,12 @@
 //! Integration tests of the `cuebox` binary on real parts: GStreamer on the demo footage,
 //! tract on the real model, sled on disk, Debian's mosquitto.
 
+mod chat;
 mod cli;
 mod content;
 mod daemon;
 mod mqtt;
 mod recognition;
+mod standin;
 mod support;
 mod systemd;
