@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cuebox_vision::{Embedder, Finder, Gallery, INPUT_SIZE, RECOMMENDED_RULE, RgbImage, Strategy, decode_image};
+use cuebox_vision::{Embedder, Finder, Gallery, INPUT_SIZE, RECOMMENDED_RULE, RgbImage, decode_image};
 use serde_json::{Value, json};
 
 use crate::assets;
@@ -40,7 +40,8 @@ pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
     let budget = Duration::from_secs(options.seconds.max(1));
 
     let inference = time_inference(&embedder, &photos, budget / 3)?;
-    let (recognitions_per_s, recognition) = time_recognition(&embedder, &photos, budget / 3)?;
+    let finder = crate::recognition::finder(embedder.clone());
+    let (recognitions_per_s, recognition, text_read) = time_recognition(&finder, &photos, budget / 3)?;
     let daemon = measure_daemon(&demo.catalog, options, &model, budget / 3)?;
     let mut report = json!({
         "model": embedder.info().name,
@@ -48,6 +49,7 @@ pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
         "inference_ms": summary(&inference),
         "recognitions_per_s": round(recognitions_per_s),
         "recognition_ms": summary(&recognition),
+        "text_read_ms": if text_read.is_empty() { Value::Null } else { summary(&text_read) },
         "glass_to_mqtt_ms": { "p50": daemon.glass_to_mqtt.0, "p99": daemon.glass_to_mqtt.1 },
         "rss_mb": round(daemon.rss_mb),
         "rss_peak_mb": round(daemon.rss_peak_mb),
@@ -58,6 +60,7 @@ pub fn bench(options: &BenchOptions) -> anyhow::Result<()> {
             "recognitions_per_s": round(daemon.recognitions_per_s),
             "recognitions_per_cpu_s": round(daemon.recognitions_per_cpu_s),
             "cores": round(daemon.cores),
+            "text_reads_per_s": round(daemon.text_reads_per_s),
         },
     });
     if options.peer {
@@ -108,14 +111,24 @@ fn time_inference(embedder: &Embedder, photos: &[RgbImage], budget: Duration) ->
     Ok(times)
 }
 
-/// Whole recognitions (every region embedded and matched against the demo gallery) per second on
-/// one thread, and their times.
-fn time_recognition(embedder: &Embedder, photos: &[RgbImage], budget: Duration) -> anyhow::Result<(f64, Vec<f64>)> {
-    let finder = Finder::new(embedder.clone(), None, Strategy::recommended());
+/// Recognitions of a live frame as the daemon's vision thread makes them (search, embeddings,
+/// local features against the demo photos enrolled as the daemon enrolls them) per second on one
+/// thread and their times, and the times of one read of printed text around the product as the
+/// daemon's text thread makes it (none without the OCR models).
+fn time_recognition(
+    finder: &Finder,
+    photos: &[RgbImage],
+    budget: Duration,
+) -> anyhow::Result<(f64, Vec<f64>, Vec<f64>)> {
     let mut gallery = Gallery::default();
     for (index, photo) in photos.iter().enumerate() {
-        for reference in finder.references(photo.view()?)? {
-            gallery.add(format!("PHOTO-{index}"), reference);
+        let enrolled = finder.enroll(photo.view()?)?;
+        let sku = format!("PHOTO-{index}");
+        for reference in enrolled.embeddings {
+            gallery.add(sku.clone(), reference);
+        }
+        if let Some(features) = enrolled.features {
+            gallery.add_shape(sku, features);
         }
     }
     let started = Instant::now();
@@ -126,7 +139,18 @@ fn time_recognition(embedder: &Embedder, photos: &[RgbImage], budget: Duration) 
         finder.find(view, &gallery, RECOMMENDED_RULE, None)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    Ok((times.len() as f64 / started.elapsed().as_secs_f64(), times))
+    let per_second = times.len() as f64 / started.elapsed().as_secs_f64();
+    let mut reads = Vec::new();
+    if finder.text_reader().is_some() {
+        let started = Instant::now();
+        while reads.len() < 10 || started.elapsed() < budget / 2 {
+            let view = photos[reads.len() % photos.len()].view()?;
+            let t = Instant::now();
+            finder.read_text(view, view.center_square())?;
+            reads.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok((per_second, times, reads))
 }
 
 struct DaemonFigures {
@@ -138,6 +162,7 @@ struct DaemonFigures {
     rss_peak_mb: f64,
     recognitions_per_s: f64,
     recognitions_per_cpu_s: f64,
+    text_reads_per_s: f64,
     /// CPU seconds per second: 1.0 is one whole core.
     cores: f64,
     peer_pipeline: Option<Value>,
@@ -201,8 +226,10 @@ fn measure_daemon(
         }
         let faq_ready_ms = healthy.elapsed().as_secs_f64() * 1e3;
         let processed = |metrics: &str| metric(metrics, "frames_processed_total").unwrap_or(0.0);
-        let (window_started, cpu_before, processed_before) =
-            (Instant::now(), cpu_seconds(daemon.id())?, processed(&http_get(web, "/metrics")?.1));
+        let reads = |metrics: &str| metric(metrics, "text_reads_total").unwrap_or(0.0);
+        let before = http_get(web, "/metrics")?.1;
+        let (window_started, cpu_before, processed_before, reads_before) =
+            (Instant::now(), cpu_seconds(daemon.id())?, processed(&before), reads(&before));
         std::thread::sleep(run_for.max(Duration::from_secs(3)));
         let (_, metrics) = http_get(web, "/metrics")?;
         let wall = window_started.elapsed().as_secs_f64();
@@ -223,6 +250,7 @@ fn measure_daemon(
             rss_peak_mb,
             recognitions_per_s: recognized / wall,
             recognitions_per_cpu_s: if cpu > 0.0 { recognized / cpu } else { 0.0 },
+            text_reads_per_s: (reads(&metrics) - reads_before) / wall,
             cores: cpu / wall,
             peer_pipeline,
         })
@@ -471,6 +499,14 @@ fn print_report(report: &Value) {
         report["recognitions_per_s"],
         ms(&report["recognition_ms"])
     );
+    if !report["text_read_ms"].is_null() {
+        println!(
+            "text read           {} per read around the product ({} runs); the daemon read {} times a second",
+            ms(&report["text_read_ms"]),
+            report["text_read_ms"]["runs"],
+            report["daemon"]["text_reads_per_s"]
+        );
+    }
     println!("frame to MQTT       {}", ms(&report["glass_to_mqtt_ms"]));
     println!("daemon memory       {} MiB resident, {} MiB at most", report["rss_mb"], report["rss_peak_mb"]);
     println!("daemon startup      {} ms to healthy", report["startup_ms"]);

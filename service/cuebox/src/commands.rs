@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cuebox_catalog::{ImportOutcome, Store, import_digest, parse_catalog};
-use cuebox_vision::{Embedder, RgbImage, decode_image};
+use cuebox_vision::{Embedder, RgbImage, Signal, decode_image};
 use serde_json::json;
 
 use crate::progress::Progress;
@@ -244,18 +244,42 @@ pub fn recognize(
                 continue;
             }
         };
-        let decision = recognizer.recognize(image.view()?)?;
+        let view = image.view()?;
+        let read = recognizer.read_text(view, view.full())?;
+        let decision = recognizer.find(view, recognizer.reads_text().then_some(read.as_slice()))?.decision;
         let round = |v: f32| (f64::from(v) * 1000.0).round() / 1000.0;
         if json_output {
             let candidates: Vec<_> =
                 decision.candidates.iter().take(5).map(|c| json!({"sku": c.sku, "score": round(c.score)})).collect();
+            let text = decision.text.as_ref().map(|text| {
+                let best = text.candidates.first();
+                json!({
+                    "read": read,
+                    "sku": text.named(),
+                    "best": best.map(|c| json!({
+                        "sku": c.sku,
+                        "score": round(c.score),
+                        "matched": c.evidence.iter().map(|e| json!({"read": e.read, "enrolled": e.enrolled})).collect::<Vec<_>>(),
+                    })),
+                })
+            });
+            let shapes: Vec<_> = decision.shapes.iter().take(3).map(|m| json!({"sku": m.sku, "inliers": m.inliers})).collect();
             println!(
                 "{}",
-                json!({"image": path.display().to_string(), "sku": decision.sku, "score": round(decision.score), "candidates": candidates})
+                json!({
+                    "image": path.display().to_string(),
+                    "sku": decision.sku,
+                    "score": round(decision.score),
+                    "signal": decision.signal.map(Signal::as_str),
+                    "candidates": candidates,
+                    "text": text,
+                    "shapes": shapes,
+                })
             );
         } else {
+            let by = decision.signal.map(|s| format!(", by {}", s.as_str())).unwrap_or_default();
             match (&decision.sku, decision.candidates.first()) {
-                (Some(sku), _) => println!("{}: {sku} ({:.3})", path.display(), decision.score),
+                (Some(sku), _) => println!("{}: {sku} ({:.3}{by})", path.display(), decision.score),
                 (None, Some(best)) => {
                     println!("{}: no product (closest {} at {:.3})", path.display(), best.sku, best.score)
                 }

@@ -132,11 +132,6 @@ impl Recognizer {
         *self.tuning.write().unwrap_or_else(PoisonError::into_inner) = tuning;
     }
 
-    /// The product in a still image, its text read first.
-    pub fn recognize(&self, view: RgbView<'_>) -> Result<Decision, VisionError> {
-        Ok(self.finder().recognize(view, &self.gallery.current(), self.tuning().rule)?.decision)
-    }
-
     /// The product in a live frame, with the text last read on the scene.
     pub fn find(&self, view: RgbView<'_>, text: Option<&[String]>) -> Result<Finding, VisionError> {
         self.finder().find(view, &self.gallery.current(), self.tuning().rule, text)

@@ -117,6 +117,7 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     };
     line("frames_in_total", "counter", "Frames delivered by the camera.", s.capture.frames_in() as f64);
     line("frames_processed_total", "counter", "Frames recognized.", m.frames_processed.load(Ordering::Relaxed) as f64);
+    line("text_reads_total", "counter", "Reads of printed text.", m.text_reads.load(Ordering::Relaxed) as f64);
     line(
         "frames_still_total",
         "counter",
@@ -154,6 +155,12 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         "gauge",
         "99th percentile embedding inference time (recent window).",
         m.inference_ms.quantile(0.99).unwrap_or(0.0),
+    );
+    line(
+        "text_read_ms_p50",
+        "gauge",
+        "Median time of one read of printed text (recent window).",
+        m.text_ms.quantile(0.5).unwrap_or(0.0),
     );
     line(
         "glass_to_mqtt_ms_p50",
