@@ -263,7 +263,8 @@ pub fn recognize(
                     })),
                 })
             });
-            let shapes: Vec<_> = decision.shapes.iter().take(3).map(|m| json!({"sku": m.sku, "inliers": m.inliers})).collect();
+            let shapes: Vec<_> =
+                decision.shapes.iter().take(3).map(|m| json!({"sku": m.sku, "inliers": m.inliers})).collect();
             println!(
                 "{}",
                 json!({

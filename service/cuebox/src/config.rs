@@ -70,6 +70,7 @@ pub struct VisionSection {
     pub min_score: f32,
     pub min_margin: f32,
     pub min_studio_margin: f32,
+    pub min_lone_score: f32,
     pub enter_ms: u64,
     pub exit_ms: u64,
     /// Barcode/QR reads per second (0: off).
@@ -89,6 +90,7 @@ impl Default for VisionSection {
             min_score: cuebox_vision::RECOMMENDED_RULE.min_score,
             min_margin: cuebox_vision::RECOMMENDED_RULE.min_margin,
             min_studio_margin: cuebox_vision::RECOMMENDED_RULE.min_studio_margin,
+            min_lone_score: cuebox_vision::RECOMMENDED_RULE.min_lone_score,
             enter_ms: 300,
             exit_ms: 1500,
             barcode_rate: 2.0,
@@ -729,6 +731,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         ("vision.min_score", v.min_score),
         ("vision.min_margin", v.min_margin),
         ("vision.min_studio_margin", v.min_studio_margin),
+        ("vision.min_lone_score", v.min_lone_score),
     ] {
         if !(0.0..=1.0).contains(&value) {
             bad(key, format!("must be between 0 and 1 (got {value})"));
@@ -888,6 +891,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
                 min_score: v.min_score,
                 min_margin: v.min_margin,
                 min_studio_margin: v.min_studio_margin,
+                min_lone_score: v.min_lone_score,
                 ..cuebox_vision::RECOMMENDED_RULE
             },
             tracker: TrackerConfig { enter: Duration::from_millis(v.enter_ms), exit: Duration::from_millis(v.exit_ms) },
@@ -1132,6 +1136,20 @@ mod tests {
         for w in want {
             assert!(got.iter().any(|g| g.starts_with(w)), "missing {w:?} in {got:#?}");
         }
+    }
+
+    #[test]
+    fn recognition_rules_out_of_range_are_reported() {
+        let text = "[vision]\nmin_lone_score = 1.5\nmin_studio_margin = -0.1\ntext_rate = 11\n";
+        let got = problems(text, &[]);
+        for want in [
+            "cuebox.toml:2: vision.min_lone_score: must be between 0 and 1 (got 1.5)",
+            "cuebox.toml:3: vision.min_studio_margin: must be between 0 and 1 (got -0.1)",
+            "cuebox.toml:4: vision.text_rate: must be between 0 (off) and 10 reads per second (got 11)",
+        ] {
+            assert!(got.iter().any(|g| g == want), "missing {want:?} in {got:#?}");
+        }
+        assert_eq!(got.len(), 3, "{got:#?}");
     }
 
     #[test]
