@@ -25,7 +25,7 @@ use crate::{
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
 pub const RECOMMENDED_RULE: DecisionRule = DecisionRule {
-    min_score: 0.33,
+    min_score: 0.34,
     min_margin: 0.025,
     min_studio_margin: 0.0,
     min_lone_score: 0.41,

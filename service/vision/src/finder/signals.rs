@@ -27,6 +27,11 @@ pub struct EnrolledPhoto {
 
 /// Fewer keypoints than this on a reference cannot make a homography worth trusting.
 const MIN_REFERENCE_KEYPOINTS: usize = 20;
+/// The product's longer side in the shrunk copy it must find itself in: a product held at a
+/// third of a 480-pixel frame's height.
+const SELF_CHECK_SIDE: u32 = 160;
+/// The inliers it must find there: the shape rule's default.
+const SELF_CHECK_INLIERS: usize = 12;
 
 impl Finder {
     /// The same finder reading text with `reader` (none: text is not read).
@@ -53,7 +58,8 @@ impl Finder {
         let embeddings = self.references(cropped.view()?)?;
         let text = self.read_text(photo, photo.full())?.unwrap_or_default();
         let features = LocalFeatures::detect(photo, product, &FeatureOptions::REFERENCE)?;
-        let features = (features.len() >= MIN_REFERENCE_KEYPOINTS).then_some(features);
+        let features = (features.len() >= MIN_REFERENCE_KEYPOINTS && finds_itself_smaller(photo, product, &features)?)
+            .then_some(features);
         Ok(EnrolledPhoto { product, embeddings, text, features })
     }
 
@@ -97,6 +103,26 @@ impl Finder {
         matches.sort_by(|a, b| b.inliers.cmp(&a.inliers).then_with(|| a.sku.cmp(&b.sku)));
         Ok(matches)
     }
+}
+
+/// Whether the product's local features find it again in a copy of the photo shrunk to the size
+/// a held product has in a frame: features that do not (fine texture without print, such as a
+/// fruit's skin, which averages away) would never match a live frame, so none are kept, and the
+/// product is not expected to show its shape.
+fn finds_itself_smaller(photo: RgbView<'_>, product: Crop, features: &LocalFeatures) -> Result<bool, VisionError> {
+    let scale = (SELF_CHECK_SIDE as f32 / product.width.max(product.height) as f32).min(1.0);
+    let (width, height) = (
+        ((photo.width() as f32 * scale).round() as usize).max(1),
+        ((photo.height() as f32 * scale).round() as usize).max(1),
+    );
+    let mut planes = vec![0f32; 3 * width * height];
+    photo.resample_normalized_to(photo.full(), (width, height), 0.0, 1.0, &mut planes)?;
+    let plane = width * height;
+    let packed: Vec<u8> =
+        (0..plane).flat_map(|i| [0, 1, 2].map(|c| planes[c * plane + i].round().clamp(0.0, 255.0) as u8)).collect();
+    let small = RgbView::new(width as u32, height as u32, &packed)?;
+    let found = LocalFeatures::detect(small, small.full(), &FeatureOptions::FRAME)?;
+    Ok(verify(features, &found).is_some_and(|m| m.inliers >= SELF_CHECK_INLIERS))
 }
 
 /// `bounds` widened by [`BOUNDS_MARGIN`] on every side, inside the photo.
