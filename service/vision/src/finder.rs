@@ -8,10 +8,12 @@
 //! (`eval/README.md`); [`Strategy::recommended`] and [`RECOMMENDED_RULE`] are what measured best.
 
 mod enroll;
+mod showing;
 mod signals;
 mod strategy;
 
 pub use enroll::ZOOMED_OUT;
+pub use showing::{SAME_VIEW, diverse_views, sharpness};
 pub use signals::EnrolledPhoto;
 pub use strategy::{Enrollment, Region, Strategy};
 
@@ -25,10 +27,10 @@ use crate::{
 /// The rule calibrated for [`Strategy::recommended`] on the evaluation set's calibration split:
 /// the highest accuracy that keeps empty and hand-only frames at most 1% named as a product.
 pub const RECOMMENDED_RULE: DecisionRule = DecisionRule {
-    min_score: 0.34,
-    min_margin: 0.025,
+    min_score: 0.33,
+    min_margin: 0.015,
     min_studio_margin: 0.0,
-    min_lone_score: 0.41,
+    min_lone_score: 0.42,
     text: TextRule::DEFAULT,
     shape: ShapeRule { min_inliers: 12, min_ratio: 1.5 },
 };

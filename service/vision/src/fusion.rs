@@ -61,8 +61,8 @@ pub struct Evidence {
     pub shapes: Vec<ShapeMatch>,
     /// What the text read in the frame points to (`None`: no text was read).
     pub text: Option<TextMatch>,
-    /// Products whose reference photos read text or have local features: a frame showing one
-    /// of them usually shows some of it too.
+    /// Products whose reference photos read text or whose shape is steady across them
+    /// ([`crate::Gallery::is_printed`]): a frame showing one of them usually shows some of it too.
     pub printed: Vec<String>,
 }
 

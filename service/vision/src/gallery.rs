@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::tract_ndarray::{ArrayView2, ShapeBuilder};
 
-use crate::{EMBEDDING_DIM, Embedding, LocalFeatures, ShapeMatch, ShapeRule, Signal, TextIndex, TextMatch, TextRule};
+use crate::{
+    EMBEDDING_DIM, Embedding, LocalFeatures, ShapeMatch, ShapeRule, Signal, TextIndex, TextMatch, TextRule, verify,
+};
 
 /// Enrolled reference embeddings, several per product.
 #[derive(Clone, Debug, Default)]
@@ -17,7 +19,14 @@ pub struct Gallery {
     text: Arc<TextIndex>,
     /// The local features of the products' reference photos.
     shapes: Vec<(String, Arc<LocalFeatures>)>,
+    /// Products whose local features found one reference photo in another: their shape holds
+    /// across a change of view and light, so a frame showing them usually shows it.
+    steady_shapes: Vec<String>,
 }
+
+/// The inliers one reference photo's local features must find in another of the same product
+/// for its shape to count as steady: the shape rule's default.
+const STEADY_SHAPE_INLIERS: usize = 12;
 
 /// How many of the studio's nearest embeddings a query's likeness to the studio averages.
 const STUDIO_NEAREST: usize = 3;
@@ -94,9 +103,27 @@ impl Gallery {
             .collect()
     }
 
-    /// Adds the local features of a reference photo of `sku`.
+    /// The references of `sku` alone, as a gallery of their own.
+    pub fn only(&self, sku: &str) -> Gallery {
+        let mut own = Gallery::default();
+        for (known, embedding) in self.references.iter().filter(|(known, _)| known == sku) {
+            own.add(known.clone(), embedding.clone());
+        }
+        own
+    }
+
+    /// Adds the local features of a reference photo of `sku` (checked against its other
+    /// photos' until one finds another).
     pub fn add_shape(&mut self, sku: impl Into<String>, features: LocalFeatures) {
-        self.shapes.push((sku.into(), Arc::new(features)));
+        let sku = sku.into();
+        if !self.steady_shapes.contains(&sku) {
+            let found =
+                |a: &LocalFeatures, b: &LocalFeatures| verify(a, b).is_some_and(|m| m.inliers >= STEADY_SHAPE_INLIERS);
+            if self.shapes_of(&sku).any(|known| found(known, &features) || found(&features, known)) {
+                self.steady_shapes.push(sku.clone());
+            }
+        }
+        self.shapes.push((sku, Arc::new(features)));
     }
 
     pub fn has_shapes(&self) -> bool {
@@ -108,9 +135,11 @@ impl Gallery {
         self.shapes.iter().filter(move |(known, _)| known == sku).map(|(_, features)| features.as_ref())
     }
 
-    /// Whether the reference photos of `sku` read text or have local features.
+    /// Whether a frame showing `sku` is expected to show some of it beyond its look: its
+    /// reference photos read text, or its shape is steady (found from one photo in another;
+    /// a product enrolled from one photo, or whose surface changes with the view, is not).
     pub fn is_printed(&self, sku: &str) -> bool {
-        self.shapes_of(sku).next().is_some() || self.text.has_photo_text(sku)
+        self.steady_shapes.iter().any(|known| known == sku) || self.text.has_photo_text(sku)
     }
 
     /// Replaces what the products print or are called.

@@ -27,7 +27,8 @@ pub use embedder::{
 };
 pub use error::VisionError;
 pub use finder::{
-    EnrolledPhoto, Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, Strategy, ZOOMED_OUT, rank_regions,
+    EnrolledPhoto, Enrollment, Finder, Finding, RECOMMENDED_RULE, Region, SAME_VIEW, Strategy, ZOOMED_OUT,
+    diverse_views, rank_regions, sharpness,
 };
 pub use fusion::{Evidence, ShapeMatch, ShapeRule, Signal};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
