@@ -35,7 +35,8 @@ pub use lint::{
 pub use model::{Catalog, CueCard, FaqEntry, Price, Product, Text};
 pub use parse::{ImageRef, Locations, Parsed, is_identifier, is_locale, parse_catalog};
 pub use store::{
-    CatalogHeader, ImportOutcome, MAX_SUGGESTIONS, Reference, SCHEMA_VERSION, Store, StudioView, Suggestion,
+    CatalogHeader, ImportOutcome, MAX_SUGGESTIONS, Reference, SCHEMA_VERSION, Store, StudioPhase, StudioRecording,
+    StudioView, Suggestion,
 };
 pub use text_embedding::{TEXT_EMBEDDING_DIM, TEXT_MODEL_FILE, TEXT_TABLE_FILE, TEXT_TOKENIZER_FILE, TextEmbedder};
 pub use tokenizer::Tokenizer;

@@ -12,7 +12,7 @@ use crate::{Catalog, FaqEntry, Product, StoreError};
 
 mod studio;
 
-pub use studio::{MAX_SUGGESTIONS, StudioView, Suggestion};
+pub use studio::{MAX_SUGGESTIONS, StudioPhase, StudioRecording, StudioView, Suggestion};
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// The catalog is small; sled's default page cache (1 GiB) is not for an appliance.

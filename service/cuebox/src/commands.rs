@@ -227,6 +227,39 @@ pub fn enroll(
     Ok(store.enroll(sku, &references, replace)?)
 }
 
+/// `cuebox calibrate`: what the studio looks like without a product, from frames of the empty
+/// set and of the host without one; each part given replaces its earlier recording.
+pub fn calibrate(
+    store: &Store,
+    empty: &[PathBuf],
+    host: &[PathBuf],
+    model: &Model,
+    tuning: crate::recognition::Tuning,
+) -> anyhow::Result<cuebox_catalog::StudioView> {
+    if empty.is_empty() && host.is_empty() {
+        return Err(BadInput(vec![
+            "give frames of the empty set (--empty) or of the host without a product (--host)".into(),
+        ])
+        .into());
+    }
+    let (empty, host) = (decode_all(empty)?, decode_all(host)?);
+    let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
+    let mut view = None;
+    for (phase, images) in [(cuebox_catalog::StudioPhase::Empty, &empty), (cuebox_catalog::StudioPhase::Host, &host)] {
+        if images.is_empty() {
+            continue;
+        }
+        let views = images.iter().map(RgbImage::view).collect::<Result<Vec<_>, _>>()?;
+        view = Some(crate::recognition::studio::calibrate(&recognizer, store, phase, &views)?);
+    }
+    view.context("nothing was calibrated")
+}
+
+/// `cuebox calibrate --forget`: whether there was a calibration under the current model.
+pub fn forget_calibration(store: &Store, model: &Model) -> anyhow::Result<bool> {
+    Ok(store.clear_studio_view(&model.identity()?)?)
+}
+
 pub fn recognize(
     store: &Store,
     images: &[PathBuf],

@@ -21,6 +21,7 @@ use crate::config::{BrokerSettings, ConnectorKind, Loaded, Settings};
 use crate::engine::{Engine, EngineInput, now_ms};
 use crate::metrics::Metrics;
 use crate::mqtt::{self, LinkConfig, Outbox, Topic};
+use crate::recognition::studio::Corrections;
 use crate::recognition::{Pipeline, Recognizer, SharedPreview, Tuning};
 use crate::web::{self, AdminState, AdminToken, ChatWebhook, WebState};
 
@@ -148,6 +149,10 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         metrics.clone(),
     );
     engine.set_barcode_hold(settings.vision.tracker.exit);
+    let preview = SharedPreview::default();
+    let (corrections, corrections_worker) =
+        Corrections::spawn(recognizer.clone(), store.clone(), preview.clone(), metrics.clone())?;
+    engine.set_corrections(corrections);
     engine.start();
     let on_air = engine.on_air();
     let semantic = if settings.faq.semantic {
@@ -218,7 +223,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         slot.clone(),
         capture_stats.clone(),
     )?;
-    let preview = SharedPreview::default();
     let pipeline = Pipeline {
         recognizer: recognizer.clone(),
         slot: slot.clone(),
@@ -313,6 +317,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         vision.stop();
         barcodes.stop();
         text.stop();
+        corrections_worker.stop();
         if let Some(panel) = panel {
             panel.stop();
         }

@@ -102,6 +102,8 @@ pub struct Engine {
     shared_on_air: crate::chat::OnAir,
     card: usize,
     last_prompt: Option<PromptMessage>,
+    /// Where a product the host pins while vision named another (or none) is kept.
+    corrections: Option<crate::recognition::studio::Corrections>,
 }
 
 impl Engine {
@@ -130,12 +132,18 @@ impl Engine {
             shared_on_air: crate::chat::OnAir::default(),
             card: 0,
             last_prompt: None,
+            corrections: None,
         }
     }
 
     /// Where the engine tells others which product is on air.
     pub fn on_air(&self) -> crate::chat::OnAir {
         self.shared_on_air.clone()
+    }
+
+    /// Frames where the host pins a product vision did not name are kept as suggestions.
+    pub fn set_corrections(&mut self, corrections: crate::recognition::studio::Corrections) {
+        self.corrections = Some(corrections);
     }
 
     /// How long a barcode keeps its product on air after it was last read.
@@ -187,6 +195,12 @@ impl Engine {
                     tracing::warn!(%sku, "cmd/product names a product that is not in the catalog");
                     self.metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
                     return;
+                }
+                let seen = self.seen.as_ref().map(|(seen, _, _)| seen.as_str());
+                if seen != Some(sku.as_str())
+                    && let Some(corrections) = &self.corrections
+                {
+                    corrections.keep(&sku, seen);
                 }
                 self.pinned = Some(sku.clone());
                 self.show(Some(sku), 1.0, ProductSource::Manual, now_ms(), None);

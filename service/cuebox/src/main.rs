@@ -66,6 +66,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         db: Option<PathBuf>,
     },
+    /// Teach recognition what the studio looks like without a product: frames of the empty set
+    /// and of the host without a product (the admin page's "learn this studio" records them
+    /// from the camera while the daemon runs).
+    Calibrate {
+        /// Frames of the empty set.
+        #[arg(long, value_name = "IMAGE", num_args = 1..)]
+        empty: Vec<PathBuf>,
+        /// Frames of the host in the shot, without a product.
+        #[arg(long, value_name = "IMAGE", num_args = 1..)]
+        host: Vec<PathBuf>,
+        /// Forget the studio's calibration instead.
+        #[arg(long, conflicts_with_all = ["empty", "host"])]
+        forget: bool,
+        #[arg(long, value_name = "DIR")]
+        db: Option<PathBuf>,
+    },
     /// Answer a viewer question from the FAQ.
     Ask {
         question: String,
@@ -223,6 +239,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enroll { sku, images, replace, db } => {
             let total = commands::enroll(&store_at(db)?, &sku, &images, replace, &model, true)?;
             println!("{sku}: {} photos enrolled, {total} references in all", images.len());
+            Ok(())
+        }
+        Command::Calibrate { forget: true, db, .. } => {
+            let forgotten = commands::forget_calibration(&store_at(db)?, &model)?;
+            println!("{}", if forgotten { "studio calibration forgotten" } else { "the studio was not calibrated" });
+            Ok(())
+        }
+        Command::Calibrate { empty, host, db, .. } => {
+            let view = commands::calibrate(
+                &store_at(db)?,
+                &empty,
+                &host,
+                &model,
+                recognition::Tuning::from(&loaded.settings.vision),
+            )?;
+            println!(
+                "studio calibrated: {} frames of the empty set, {} of the host without a product",
+                view.empty.frames, view.host.frames
+            );
             Ok(())
         }
         Command::Bench { seconds, peer, json } => bench::bench(&bench::BenchOptions {

@@ -85,6 +85,9 @@ pub struct Metrics {
     pub inference_histogram: Histogram,
     /// Reads of printed text, and how long each took.
     pub text_reads: AtomicU64,
+    /// Frames the host corrected, kept as suggested references, and those dropped on a full queue.
+    pub suggestions_kept: AtomicU64,
+    pub suggestions_dropped: AtomicU64,
     pub text_ms: LatencyWindow,
     /// From the frame that completed a product change to its `product` message being handed to MQTT.
     pub glass_to_mqtt_ms: LatencyWindow,
@@ -124,6 +127,8 @@ impl Metrics {
             frames_still: AtomicU64::new(0),
             inference_ms: LatencyWindow::default(),
             text_reads: AtomicU64::new(0),
+            suggestions_kept: AtomicU64::new(0),
+            suggestions_dropped: AtomicU64::new(0),
             text_ms: LatencyWindow::default(),
             inference_histogram: Histogram::new(INFERENCE_BUCKETS_MS),
             glass_to_mqtt_ms: LatencyWindow::default(),

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 
 mod gallery;
 mod reading;
+pub mod studio;
 
 pub use gallery::SharedGallery;
 pub use reading::SharedText;

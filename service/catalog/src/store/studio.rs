@@ -13,16 +13,39 @@ const SUGGESTION: &str = "suggestion/";
 /// Suggestions kept; the oldest go first.
 pub const MAX_SUGGESTIONS: usize = 30;
 
-/// Embeddings of the studio without a product (the empty set, the host without one), as the
-/// image model `model` made them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the studio looks like without a product, as the image model `model` embeds it: the
+/// empty set, and the host in the shot without a product, each recorded on its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StudioView {
     pub model: String,
+    pub empty: StudioRecording,
+    pub host: StudioRecording,
+}
+
+/// One recording of the studio without a product.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StudioRecording {
+    /// When it was recorded (Unix ms; 0: never).
     pub recorded_at_ms: u64,
-    /// How many frames of the empty set and of the host without a product were recorded.
-    pub empty_frames: usize,
-    pub hand_frames: usize,
+    /// How many frames it holds.
+    pub frames: usize,
     pub embeddings: Vec<Vec<f32>>,
+}
+
+/// Which part of the studio's view a recording shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StudioPhase {
+    /// The set with nobody and no product in it.
+    Empty,
+    /// The host in the shot, without a product.
+    Host,
+}
+
+impl StudioView {
+    /// Every embedding of both recordings.
+    pub fn embeddings(&self) -> impl Iterator<Item = &Vec<f32>> {
+        self.empty.embeddings.iter().chain(&self.host.embeddings)
+    }
 }
 
 /// A frame where the host named the product that vision did not: a reference to add with
@@ -42,11 +65,25 @@ pub struct Suggestion {
 }
 
 impl Store {
-    /// Records the studio's view for its model, replacing an earlier one.
-    pub fn set_studio_view(&self, view: &StudioView) -> Result<(), StoreError> {
-        self.studio.insert(format!("{STUDIO_VIEW}{}", view.model), to_json(view))?;
+    /// Records one part of the studio's view under `model` (replacing that part's earlier
+    /// recording, keeping the other); the view as it now stands.
+    pub fn record_studio(
+        &self,
+        model: &str,
+        phase: StudioPhase,
+        frames: usize,
+        embeddings: Vec<Vec<f32>>,
+    ) -> Result<StudioView, StoreError> {
+        let mut view =
+            self.studio_view(model)?.unwrap_or_else(|| StudioView { model: model.to_owned(), ..StudioView::default() });
+        let recording = StudioRecording { recorded_at_ms: now_ms(), frames, embeddings };
+        match phase {
+            StudioPhase::Empty => view.empty = recording,
+            StudioPhase::Host => view.host = recording,
+        }
+        self.studio.insert(format!("{STUDIO_VIEW}{model}"), to_json(&view))?;
         self.db.flush()?;
-        Ok(())
+        Ok(view)
     }
 
     /// The studio's view recorded under `model`, if any.
@@ -101,6 +138,11 @@ impl Store {
             .collect()
     }
 
+    /// One suggestion, left in place.
+    pub fn suggestion(&self, id: u64) -> Result<Option<Suggestion>, StoreError> {
+        Ok(self.studio.get(suggestion_key(id))?.and_then(|value| decode_suggestion(&value)))
+    }
+
     /// Removes a suggestion and gives it back (to enroll it, or to drop it).
     pub fn take_suggestion(&self, id: u64) -> Result<Option<Suggestion>, StoreError> {
         let Some(value) = self.studio.remove(suggestion_key(id))? else { return Ok(None) };
@@ -127,21 +169,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_studio_view_is_kept_per_model_and_can_be_forgotten() {
+    fn a_studio_view_is_recorded_part_by_part_per_model_and_can_be_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.studio_view("m1").unwrap(), None);
-        let view = StudioView {
-            model: "m1".into(),
-            recorded_at_ms: 5,
-            empty_frames: 3,
-            hand_frames: 2,
-            embeddings: vec![vec![0.5, 0.25], vec![1.0, 0.0]],
-        };
-        store.set_studio_view(&view).unwrap();
+        store.record_studio("m1", StudioPhase::Empty, 3, vec![vec![0.5, 0.25]]).unwrap();
+        store.record_studio("m1", StudioPhase::Host, 2, vec![vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+        let replaced = store.record_studio("m1", StudioPhase::Empty, 4, vec![vec![0.25, 0.5]]).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.studio_view("m1").unwrap(), Some(view));
+        let view = store.studio_view("m1").unwrap().unwrap();
+        assert_eq!(view, replaced);
+        assert_eq!((view.empty.frames, view.host.frames), (4, 2), "a new empty recording keeps the host's");
+        assert_eq!(
+            view.embeddings().cloned().collect::<Vec<_>>(),
+            vec![vec![0.25, 0.5], vec![1.0, 0.0], vec![0.0, 1.0]]
+        );
         assert_eq!(store.studio_view("m2").unwrap(), None, "another model's view is not this one");
         assert!(store.clear_studio_view("m1").unwrap());
         assert_eq!(store.studio_view("m1").unwrap(), None);
@@ -163,6 +206,7 @@ mod tests {
             (last.sku.as_str(), last.seen_as.as_deref(), last.jpeg.clone()),
             ("MUG-002", Some("TEA-001"), vec![(MAX_SUGGESTIONS - 1) as u8])
         );
+        assert_eq!(store.suggestion(last.id).unwrap(), Some(last.clone()), "looking does not take it");
         assert_eq!(store.take_suggestion(last.id).unwrap(), Some(last.clone()));
         assert_eq!(store.take_suggestion(last.id).unwrap(), None);
         assert_eq!(store.suggestions().unwrap().len(), MAX_SUGGESTIONS - 1);

@@ -54,7 +54,7 @@ impl SharedGallery {
         gallery.set_text(TextIndex::new(text));
         if let Some(view) = store.studio_view(identity).context("reading the studio's calibration")? {
             let embeddings: Vec<Embedding> =
-                view.embeddings.into_iter().filter_map(|values| Embedding::from_raw(values).ok()).collect();
+                view.embeddings().filter_map(|values| Embedding::from_raw(values.clone()).ok()).collect();
             gallery.set_studio(&embeddings);
         }
         if other_model > 0 {

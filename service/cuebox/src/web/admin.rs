@@ -21,6 +21,8 @@ use crate::commands::{BadInput, Model, import_file_named};
 use crate::engine::EngineInput;
 use crate::recognition::{Recognizer, SharedPreview, references};
 
+mod studio;
+
 const ADMIN: &str = include_str!("../../web/admin.html");
 const LOGIN: &str = include_str!("../../web/login.html");
 const COOKIE: &str = "cuebox_admin";
@@ -69,6 +71,7 @@ pub fn router() -> Router<WebState> {
         .route("/api/products/:sku/references/:index", get(thumbnail))
         .route("/api/products/:sku/snapshots", post(enroll_snapshot))
         .route("/api/catalog", post(import).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)))
+        .merge(studio::router())
 }
 
 fn presented(headers: &HeaderMap) -> Option<String> {

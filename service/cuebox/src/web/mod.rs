@@ -119,6 +119,18 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     line("frames_processed_total", "counter", "Frames recognized.", m.frames_processed.load(Ordering::Relaxed) as f64);
     line("text_reads_total", "counter", "Reads of printed text.", m.text_reads.load(Ordering::Relaxed) as f64);
     line(
+        "suggestions_kept_total",
+        "counter",
+        "Frames the host corrected, kept as suggested references.",
+        m.suggestions_kept.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "suggestions_dropped_total",
+        "counter",
+        "Corrected frames not kept: the queue was full.",
+        m.suggestions_dropped.load(Ordering::Relaxed) as f64,
+    );
+    line(
         "frames_still_total",
         "counter",
         "Frames not recognized again because the scene had not changed.",

@@ -6,7 +6,7 @@ import { asset, browser, daemon, repo, store } from "./support.mjs";
 
 const TOKEN = "admin-token-for-the-browser-test";
 
-test("the admin page refuses without the token and imports a catalog with it", async () => {
+test("the admin page refuses without the token, imports a catalog, and learns shown products and the studio", async () => {
   const dir = store(join(repo, "service/cuebox/tests/data/one-product.yaml"));
   const d = await daemon({ dir, sources: [asset("demo/clips/1-box.mp4")], device: "admin", adminToken: TOKEN });
   const chromium = await browser();
@@ -50,6 +50,17 @@ test("the admin page refuses without the token and imports a catalog with it", a
     await page.click("#capture");
     await page.waitForFunction(() => document.querySelectorAll("#photos img").length === 4, null, { timeout: 20000 });
     await page.waitForFunction(() => [...document.querySelectorAll("#photos img")].every((img) => img.complete && img.naturalWidth > 0));
+
+    await page.click("[data-testid=show]");
+    await page.waitForFunction(() => /views kept of \d+ frames/.test(document.getElementById("learn-state").textContent), null, { timeout: 60000 });
+    const views = Number((await page.textContent("[data-testid=learn-state]")).match(/^(\d+) views/)[1]);
+    assert.ok(views >= 1 && views <= 6, `a handful of views kept: ${views}`);
+    await page.waitForFunction((n) => document.querySelectorAll("#photos img").length === 4 + n, views, { timeout: 20000 });
+
+    assert.match(await page.textContent("[data-testid=studio-state]"), /Not calibrated/);
+    await page.click("[data-testid=learn-empty]");
+    await page.waitForFunction(() => /Empty set: \d+ frames/.test(document.getElementById("studio-state").textContent), null, { timeout: 60000 });
+    assert.match(await page.textContent("[data-testid=studio-state]"), /Host without a product: not recorded/);
   } finally {
     await chromium.close();
     await d.stop();

@@ -8,5 +8,6 @@ mod daemon;
 mod mqtt;
 mod recognition;
 mod standin;
+mod studio;
 mod support;
 mod systemd;
