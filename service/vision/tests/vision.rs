@@ -254,3 +254,6 @@ mod ocr;
 
 #[path = "vision/local_features.rs"]
 mod local_features;
+
+#[path = "vision/showing.rs"]
+mod showing;

@@ -322,3 +322,31 @@ fn transfer_set_products_are_found_by_geometric_verification() {
     assert!(top1 >= REACHED_TOP1, "top-1 {top1:.3} fell below {REACHED_TOP1}");
     assert!(median_overlap >= REACHED_OUTLINE_OVERLAP, "outlines moved off the products: {median_overlap}");
 }
+
+/// A product's shape counts as steady (a frame showing it is expected to show it, so the image
+/// alone needs more to name it) once one of its photos finds another: every transfer product's
+/// three shots do; a product enrolled from one photo, or a photo filed under another product's
+/// name, is not enough.
+#[test]
+fn a_shape_is_steady_once_found_across_two_photos_of_the_product() {
+    let (root, manifest) = manifest("transfer");
+    let photos = references(&root, &manifest);
+    let mut gallery = cuebox_vision::Gallery::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (sku, features) in photos.iter().cloned() {
+        let first_photo = !seen.contains(&sku);
+        gallery.add_shape(sku.clone(), features);
+        if first_photo {
+            assert!(!gallery.is_printed(&sku), "{sku}: one photo does not make its shape steady");
+            seen.push(sku);
+        }
+    }
+    for sku in &seen {
+        assert!(gallery.is_printed(sku), "{sku}: its three shots find each other");
+    }
+    let mut mixed = cuebox_vision::Gallery::default();
+    let (tea, nuts) = (&photos[0], photos.iter().find(|(sku, _)| sku == "SNK-NUT-175").unwrap());
+    mixed.add_shape(tea.0.clone(), tea.1.clone());
+    mixed.add_shape(tea.0.clone(), nuts.1.clone());
+    assert!(!mixed.is_printed(&tea.0), "another product's photo does not confirm a shape");
+}
