@@ -217,6 +217,24 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         m.inputs_rejected.load(Ordering::Relaxed) as f64,
     );
     line(
+        "store_set_aside",
+        "gauge",
+        "1 when the store was damaged at start, moved aside, and the daemon runs on an empty one.",
+        if m.store_set_aside.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
+    );
+    line(
+        "inputs_retained_ignored_total",
+        "counter",
+        "Retained MQTT messages on input topics, ignored.",
+        m.inputs_retained_ignored.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "commands_over_rate_total",
+        "counter",
+        "cmd/* messages dropped over the command rate.",
+        m.commands_over_rate.load(Ordering::Relaxed) as f64,
+    );
+    line(
         "chat_questions_total",
         "counter",
         "Viewer questions taken for answering.",
