@@ -276,6 +276,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         engine: engine_tx,
         uploads: settings.store_path.join("uploads"),
         changing: tokio::sync::Mutex::new(()),
+        sessions: web::Sessions::default(),
     };
     let web_state = WebState {
         page_config: Arc::new(page_config),

@@ -4,13 +4,15 @@
 
 mod admin;
 mod chat;
+mod server;
+mod session;
 
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use admin::{AdminState, AdminToken};
 pub use chat::ChatWebhook;
+pub use session::Sessions;
 
 use crate::chat::sources::ChatSources;
 use crate::metrics::Metrics;
@@ -61,11 +64,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
+/// The largest request body of a route that sets no limit of its own.
+const BODY_LIMIT: usize = 64 * 1024;
+
 pub async fn serve(listener: tokio::net::TcpListener, state: WebState, cancel: CancellationToken) {
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await;
-    if let Err(error) = result {
-        tracing::error!(%error, "web server stopped");
-    }
+    server::serve_bounded(listener, router(state).layer(DefaultBodyLimit::max(BODY_LIMIT)), cancel).await;
 }
 
 fn page(html: &'static str) -> Response {

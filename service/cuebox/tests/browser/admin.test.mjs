@@ -50,6 +50,15 @@ test("the admin page refuses without the token and imports a catalog with it", a
     await page.click("#capture");
     await page.waitForFunction(() => document.querySelectorAll("#photos img").length === 4, null, { timeout: 20000 });
     await page.waitForFunction(() => [...document.querySelectorAll("#photos img")].every((img) => img.complete && img.naturalWidth > 0));
+
+    // The session cookie is a random id, not the token, and signing out closes it.
+    const [cookie] = (await page.context().cookies()).filter((c) => c.name === "cuebox_admin");
+    assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Strict" && cookie.expires > Date.now() / 1000, JSON.stringify(cookie));
+    assert.notEqual(cookie.value, TOKEN);
+    await page.click("#sign-out button");
+    await page.waitForSelector("#token");
+    const after = await fetch(d.web + "/api/status", { headers: { Cookie: `cuebox_admin=${cookie.value}` } });
+    assert.equal(after.status, 401, "a signed-out session lets nobody in");
   } finally {
     await chromium.close();
     await d.stop();

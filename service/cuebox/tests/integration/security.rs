@@ -161,6 +161,174 @@ fn retained_commands_left_on_the_broker_are_ignored_at_start() {
     assert_eq!(text.matches("retained message on an input topic ignored").count(), 1, "one log line:\n{text}");
 }
 
+/// One HTTP/1.1 exchange on a new connection: the status, the raw headers and the body.
+fn http(port: u16, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Written on its own thread, so that an answer sent before the whole request was read (413)
+    // is read as it comes, before the server closes the connection.
+    let mut writer = stream.try_clone().unwrap();
+    let request = request.to_vec();
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&request);
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn post_form(port: u16, path: &str, body: &str, cookie: Option<&str>) -> (u16, String) {
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, head, _) = http(port, request.as_bytes());
+    (status, head)
+}
+
+fn get_with(port: u16, path: &str, cookie: &str) -> u16 {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n");
+    http(port, request.as_bytes()).0
+}
+
+/// A daemon on the demo store with an admin token, its web port ready.
+struct WebDaemon {
+    daemon: crate::support::Daemon,
+    config: crate::support::DaemonConfig,
+    store: tempfile::TempDir,
+    _broker: crate::support::Mosquitto,
+}
+
+const TOKEN: &str = "the-admin-token-of-the-test";
+
+fn web_daemon(device: &str) -> WebDaemon {
+    use crate::support::{Daemon, DaemonConfig, Mosquitto, eventually, http_get, short_clips};
+    let broker = Mosquitto::start();
+    let store = demo_store();
+    let clips = short_clips(store.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let config = DaemonConfig::write(store.path(), device, &clips[..1], store.path(), &mqtt, "");
+    let token = store.path().join("admin-token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let daemon = Daemon::start_with_env(&config.path, &[("CUEBOX_WEB_ADMIN_TOKEN_FILE", token.to_str().unwrap())]);
+    eventually("the web server", Duration::from_secs(60), || http_get(config.web_port, "/healthz") == "ok\n");
+    WebDaemon { daemon, config, store, _broker: broker }
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn slow_and_silent_connections_are_closed_and_their_number_is_capped() {
+    use std::io::{Read, Write};
+    let web = web_daemon("slow-http");
+    let port = web.config.web_port;
+
+    // Headers that never end, and a connection that never says anything: both closed.
+    let mut partial = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let started = Instant::now();
+    for stream in [&mut partial, &mut silent] {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut rest = Vec::new();
+        let closed = stream.read_to_end(&mut rest);
+        assert!(closed.is_ok(), "the server closes the connection: {closed:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(12), "closed after {:?}", started.elapsed());
+
+    // 400 connections that say nothing: at most 256 are held open at once, and /healthz is still
+    // answered (after the ones ahead of it time out).
+    let before = open_files(web.daemon.pid());
+    let crowd: Vec<_> = (0..400).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        peak = peak.max(open_files(web.daemon.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(peak <= before + 256 + 16, "{peak} files open with 400 idle connections (before: {before})");
+    let asked = Instant::now();
+    let (status, _, body) = http(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
+    assert!(asked.elapsed() < Duration::from_secs(20), "/healthz took {:?}", asked.elapsed());
+    drop(crowd);
+    web.daemon.stop();
+}
+
+#[test]
+fn admin_sign_in_is_a_post_that_opens_an_expiring_session_and_wrong_tokens_are_throttled() {
+    let web = web_daemon("sessions");
+    let port = web.config.web_port;
+
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 303, "{head}");
+    let cookie_line = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    assert!(!cookie_line.contains(TOKEN), "the cookie is not the token: {cookie_line}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie_line.contains(attribute), "{attribute} in {cookie_line}");
+    }
+    let cookie = cookie_line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_owned();
+    let id = cookie.strip_prefix("cuebox_admin=").expect("the session cookie");
+    assert!(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    assert_eq!(get_with(port, "/api/status", &cookie), 200);
+    assert_eq!(get_with(port, "/api/status", &format!("cuebox_admin={TOKEN}")), 401, "the token is no cookie");
+
+    let (status, head) = post_form(port, "/admin/logout", "", Some(&cookie));
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("Max-Age=0"), "the cookie is cleared: {head}");
+    assert_eq!(get_with(port, "/api/status", &cookie), 401, "a closed session lets nobody in");
+
+    let (status, _) = post_form(port, "/admin/login", "token=wrong-token-1234", None);
+    assert_eq!(status, 401);
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 429, "right after a wrong token even the right one waits: {head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: "), "{head}");
+    web.daemon.stop();
+}
+
+#[test]
+fn an_oversized_upload_is_refused_while_it_arrives_and_leaves_no_folder() {
+    let web = web_daemon("uploads");
+    let port = web.config.web_port;
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+
+    let boundary = "cueboxboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"catalog\"; filename=\"catalog.yaml\"\r\n\r\nversion: 1\nproducts: []\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"huge.jpg\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(0u8, 26 * 1024 * 1024));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let mut request = format!(
+        "POST /api/catalog HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    let (status, _, answer) = http(port, &request);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("huge.jpg: over the limit of 25 MB"), "{answer}");
+    let uploads = web.store.path().join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "upload folders left: {left:?}");
+    web.daemon.stop();
+}
+
 #[test]
 fn a_damaged_store_is_set_aside_and_the_daemon_starts_on_an_empty_one() {
     use crate::support::{Daemon, DaemonConfig, Mosquitto, eventually, http_get, short_clips};
