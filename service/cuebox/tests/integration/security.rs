@@ -122,7 +122,7 @@ fn enroll_refuses_devices_and_bombs() {
 }
 
 #[test]
-fn retained_commands_left_on_the_broker_are_ignored_at_start() {
+fn retained_commands_are_ignored_at_start_and_a_command_flood_is_cut_to_its_rate() {
     use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, eventually, short_clips};
     use rumqttc::QoS;
     const WAIT: Duration = Duration::from_secs(60);
@@ -156,9 +156,20 @@ fn retained_commands_left_on_the_broker_are_ignored_at_start() {
         !later.iter().any(|m| m.topic == config.topic("product") && m.json()["source"] == "manual"),
         "nothing is pinned"
     );
+
+    // A flood of commands, on the two known topics and on ever new ones: beyond 20 a second (after
+    // a burst of 40) they are dropped and counted, and the new topics are logged as one kind.
+    for i in 0..300 {
+        let topic = if i % 2 == 0 { config.topic("cmd/cue") } else { config.topic(&format!("cmd/flood-{i}")) };
+        live.client.publish(topic, QoS::AtMostOnce, false, br#"{"action":"repeat"}"#.to_vec()).unwrap();
+    }
+    eventually("the flood counted", WAIT, || config.metric("commands_over_rate_total") >= 150.0);
     daemon.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches("retained message on an input topic ignored").count(), 1, "one log line:\n{text}");
+    let unknown_topics_logged =
+        text.lines().filter(|l| l.contains("input dropped") && l.contains("cmd/flood-")).count();
+    assert!(unknown_topics_logged <= 1, "new topics are one kind:\n{text}");
 }
 
 /// One HTTP/1.1 exchange on a new connection: the status, the raw headers and the body.
