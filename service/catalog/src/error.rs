@@ -33,6 +33,27 @@ pub enum StoreError {
     NoCatalog,
 }
 
+impl StoreError {
+    /// Whether the store's files are damaged (as opposed to in use, unreadable for want of
+    /// permission, or written by another version): such a store cannot be opened again as it is.
+    pub fn is_damage(&self) -> bool {
+        // `Unsupported` is what sled says of a settings file it cannot read at all: this store
+        // was made by this program, so such a file is damaged too.
+        let sled_damage = |e: &sled::Error| match e {
+            sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) | sled::Error::Unsupported(_) => true,
+            sled::Error::Io(io) => {
+                matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData)
+            }
+            _ => false,
+        };
+        match self {
+            StoreError::Open { source, .. } | StoreError::Sled(source) => sled_damage(source),
+            StoreError::Corrupt { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TextEmbeddingError {
     #[error("text embedding model file {path}: {message}")]

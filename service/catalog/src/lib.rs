@@ -61,16 +61,34 @@ impl Parsed {
 /// same file under a new model enrolls its photos again), the catalog text and the bytes of every
 /// photo it names, in order.
 pub fn import_digest<'a>(model: &str, text: &str, photos: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update((model.len() as u64).to_be_bytes());
-    hasher.update(model.as_bytes());
-    hasher.update((text.len() as u64).to_be_bytes());
-    hasher.update(text.as_bytes());
+    let mut digest = ImportDigest::new(model, text);
     for photo in photos {
-        hasher.update((photo.len() as u64).to_be_bytes());
-        hasher.update(photo);
+        digest.photo(photo);
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    digest.finish()
+}
+
+/// [`import_digest`] made one photo at a time, so that no photo needs to stay in memory.
+pub struct ImportDigest(Sha256);
+
+impl ImportDigest {
+    pub fn new(model: &str, text: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update((model.len() as u64).to_be_bytes());
+        hasher.update(model.as_bytes());
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+        Self(hasher)
+    }
+
+    pub fn photo(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_be_bytes());
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cuebox_catalog::{ImportOutcome, Store, import_digest, parse_catalog};
+use cuebox_catalog::{ImportDigest, ImportOutcome, Store, parse_catalog};
 use cuebox_vision::{Embedder, RgbImage, Signal, decode_image};
+
+use crate::photo::{Within, load_photo, read_photo};
 use serde_json::json;
 
 use crate::progress::Progress;
@@ -27,6 +29,53 @@ pub fn open_store(path: &Path) -> anyhow::Result<Store> {
     Store::open(path).with_context(|| {
         format!("opening the store at {} (is a cuebox daemon using it? stop it or pass another --db)", path.display())
     })
+}
+
+/// How the daemon's store was opened.
+pub enum Opened {
+    AsItWas,
+    /// The store was damaged: it was moved aside (kept for support, and logged) and a new,
+    /// empty store was made in its place.
+    SetAside,
+}
+
+/// Opens the daemon's store; a damaged one (sled's corruption errors, or a panic inside sled
+/// while opening it) is moved aside and replaced by an empty store, so that the daemon starts
+/// instead of failing at every restart. A store in use, or unreadable for want of permission,
+/// is an error as before.
+pub fn open_or_set_aside(path: &Path) -> anyhow::Result<(Store, Opened)> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating the store folder {}", path.display()))?;
+    // sled 0.34 can panic on some damaged files: caught here, and not printed as a panic.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| Store::open(path));
+    std::panic::set_hook(previous_hook);
+    let failure = match opened {
+        Ok(Ok(store)) => return Ok((store, Opened::AsItWas)),
+        Ok(Err(error)) if error.is_damage() => error.to_string(),
+        Ok(Err(error)) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "opening the store at {} (is a cuebox daemon using it? stop it or pass another --db)",
+                path.display()
+            )));
+        }
+        Err(panic) => panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "sled panicked while opening it".into()),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "store".into());
+    let aside = path.with_file_name(format!("{name}.damaged-{}", crate::engine::now_ms()));
+    std::fs::rename(path, &aside)
+        .with_context(|| format!("moving the damaged store {} aside ({failure})", path.display()))?;
+    tracing::error!(
+        store = %path.display(),
+        kept_at = %aside.display(),
+        error = %failure,
+        "the store was damaged: it was moved aside and the daemon starts with an empty store (import the catalog again)"
+    );
+    Ok((open_store(path)?, Opened::SetAside))
 }
 
 /// The embedding model, loaded on first use (a no-op import never loads it).
@@ -106,21 +155,17 @@ pub fn import_file_named(
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::fs::canonicalize(&base).unwrap_or(base);
     parsed.resolve_images(&base);
+    // First pass: every photo checked and decoded, one at a time, and hashed; nothing is kept, so
+    // memory stays at one photo whatever the catalog names.
     let mut problems = Vec::new();
-    let mut photos: Vec<(Vec<u8>, Option<RgbImage>)> = Vec::new();
+    let mut digest = ImportDigest::new(&model.identity()?, &text);
     for image in &parsed.images {
         let place = format!("{shown}:{}:{}: products[sku={}].images", image.at.line, image.at.column, image.sku);
-        match std::fs::read(&image.path) {
-            Err(e) => {
-                problems.push(format!("{place}: {}: {e}", image.written));
-                photos.push((Vec::new(), None));
-            }
+        match read_photo(Path::new(&image.path), Within::Folder(&base)) {
+            Err(message) => problems.push(format!("{place}: {}: {message}", image.written)),
             Ok(bytes) => match decode_image(&bytes) {
-                Ok(decoded) => photos.push((bytes, Some(decoded))),
-                Err(message) => {
-                    problems.push(format!("{place}: {}: {message}", image.written));
-                    photos.push((bytes, None));
-                }
+                Ok(_) => digest.photo(&bytes),
+                Err(message) => problems.push(format!("{place}: {}: {message}", image.written)),
             },
         }
     }
@@ -129,7 +174,7 @@ pub fn import_file_named(
     }
     let warnings: Vec<String> =
         cuebox_catalog::lint_parsed(&parsed, |_| true).iter().map(|f| format!("{shown}:{f}")).collect();
-    let digest = import_digest(&model.identity()?, &text, photos.iter().map(|(bytes, _)| bytes.as_slice()));
+    let digest = digest.finish();
     if let Some(header) = store.header()?
         && header.digest == digest
     {
@@ -138,8 +183,15 @@ pub fn import_file_named(
     let finder = crate::recognition::finder(model.get()?.clone());
     let mut references = Vec::new();
     let mut bar = Progress::new("enrolling photos", parsed.images.len(), progress);
-    for (image, (_, decoded)) in parsed.images.iter().zip(&photos) {
-        let Some(decoded) = decoded else { continue };
+    // Second pass: each photo decoded again and enrolled, one at a time; a file changed since the
+    // first pass still fails the whole import before anything is written.
+    for image in &parsed.images {
+        let decoded = load_photo(Path::new(&image.path), Within::Folder(&base)).map_err(|message| {
+            BadInput(vec![format!(
+                "{shown}:{}:{}: products[sku={}].images: {}: {message}",
+                image.at.line, image.at.column, image.sku, image.written
+            )])
+        })?;
         let view = decoded.view()?;
         references.extend(
             crate::recognition::references(&finder, &image.sku, view, view.full(), image.path.clone())
@@ -188,17 +240,14 @@ pub fn export(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Decodes every image first so that one bad file changes nothing.
-fn decode_all(images: &[PathBuf]) -> anyhow::Result<Vec<RgbImage>> {
-    let mut problems = Vec::new();
-    let mut decoded = Vec::new();
-    for path in images {
-        match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {
-            Ok(image) => decoded.push(image),
-            Err(message) => problems.push(format!("{}: {message}", path.display())),
-        }
-    }
-    if problems.is_empty() { Ok(decoded) } else { Err(BadInput(problems).into()) }
+/// Checks and decodes every image, one at a time and without keeping them, so that one bad
+/// file changes nothing.
+fn check_all(images: &[PathBuf]) -> anyhow::Result<()> {
+    let problems: Vec<String> = images
+        .iter()
+        .filter_map(|path| load_photo(path, Within::Anywhere).err().map(|m| format!("{}: {m}", path.display())))
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(BadInput(problems).into()) }
 }
 
 /// Adds (or with `replace`, replaces with) reference photos of a product; with `progress`, as
@@ -214,11 +263,13 @@ pub fn enroll(
     if store.product(sku)?.is_none() {
         return Err(BadInput(vec![format!("--sku {sku}: no such product in the catalog")]).into());
     }
-    let decoded = decode_all(images)?;
+    check_all(images)?;
     let finder = crate::recognition::finder(model.get()?.clone());
     let mut references = Vec::new();
     let mut bar = Progress::new("enrolling photos", images.len(), progress);
-    for (path, image) in images.iter().zip(&decoded) {
+    for path in images {
+        let image =
+            load_photo(path, Within::Anywhere).map_err(|m| BadInput(vec![format!("{}: {m}", path.display())]))?;
         let view = image.view()?;
         references.extend(crate::recognition::references(&finder, sku, view, view.full(), path.display().to_string())?);
         bar.advance();
@@ -242,7 +293,17 @@ pub fn calibrate(
         ])
         .into());
     }
-    let (empty, host) = (decode_all(empty)?, decode_all(host)?);
+    check_all(&[empty, host].concat())?;
+    let load = |paths: &[PathBuf]| -> anyhow::Result<Vec<RgbImage>> {
+        paths
+            .iter()
+            .map(|path| {
+                load_photo(path, Within::Anywhere)
+                    .map_err(|m| BadInput(vec![format!("{}: {m}", path.display())]).into())
+            })
+            .collect()
+    };
+    let (empty, host) = (load(empty)?, load(host)?);
     let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
     let mut view = None;
     for (phase, images) in [(cuebox_catalog::StudioPhase::Empty, &empty), (cuebox_catalog::StudioPhase::Host, &host)] {
@@ -270,7 +331,7 @@ pub fn recognize(
     let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
     let mut problems = Vec::new();
     for path in images {
-        let image = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b)) {
+        let image = match load_photo(path, Within::Anywhere) {
             Ok(i) => i,
             Err(message) => {
                 problems.push(format!("{}: {message}", path.display()));

@@ -128,6 +128,9 @@ pub struct MqttSection {
     pub embedded_ws_listen: String,
     /// `user:password` lines; when set, the embedded broker requires a login.
     pub embedded_users_file: Option<PathBuf>,
+    /// Accept an embedded broker beyond loopback without logins, where anyone on the network can
+    /// send commands and viewer messages.
+    pub allow_anonymous_lan: bool,
     /// How long an undelivered prompt is kept for a broker that is away.
     pub outbox_ttl_s: u64,
     pub outbox_capacity: usize,
@@ -149,6 +152,7 @@ impl Default for MqttSection {
             embedded_listen: "127.0.0.1:1883".into(),
             embedded_ws_listen: "127.0.0.1:8083".into(),
             embedded_users_file: None,
+            allow_anonymous_lan: false,
             outbox_ttl_s: 300,
             outbox_capacity: 10_000,
             home_assistant: false,
@@ -791,6 +795,26 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     if m.client_cert.is_some() != m.client_key.is_some() {
         bad("mqtt.client_cert", "mqtt.client_cert and mqtt.client_key go together".into());
     }
+    if let Some(BrokerSettings::Embedded { listen, ws_listen, users_file: None }) = &broker
+        && !m.allow_anonymous_lan
+    {
+        for (key, address) in [("mqtt.embedded_listen", listen), ("mqtt.embedded_ws_listen", ws_listen)] {
+            if !address.ip().is_loopback() {
+                bad(
+                    key,
+                    format!(
+                        "{address} opens the embedded broker beyond this machine without logins, so anyone on the \
+                         network could send commands and viewer messages: set mqtt.embedded_users_file (with \
+                         mqtt.username and mqtt.password_file), listen on 127.0.0.1, or set \
+                         mqtt.allow_anonymous_lan = true to accept it"
+                    ),
+                );
+            }
+        }
+    }
+    if m.allow_anonymous_lan && m.url != "embedded" {
+        bad("mqtt.allow_anonymous_lan", "only applies when mqtt.url is \"embedded\"".into());
+    }
     if m.embedded_users_file.is_some() {
         if m.url != "embedded" {
             bad("mqtt.embedded_users_file", "only applies when mqtt.url is \"embedded\"".into());
@@ -1083,6 +1107,28 @@ mod tests {
     fn problems(text: &str, env: &[(&str, &str)]) -> Vec<String> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse(text, "cuebox.toml", &env).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_embedded_broker_beyond_loopback_needs_logins_or_an_explicit_yes() {
+        let got =
+            problems("[mqtt]\nembedded_listen = \"0.0.0.0:1883\"\nembedded_ws_listen = \"192.168.1.5:8083\"\n", &[]);
+        assert!(
+            got.iter().any(|g| g.starts_with("cuebox.toml:2: mqtt.embedded_listen: 0.0.0.0:1883 opens the embedded broker beyond this machine without logins")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter().any(|g| g.contains("cuebox.toml:3: mqtt.embedded_ws_listen: 192.168.1.5:8083 opens")),
+            "{got:#?}"
+        );
+        assert!(got.iter().any(|g| g.contains("mqtt.allow_anonymous_lan = true")), "{got:#?}");
+        let accepted = "[mqtt]\nembedded_listen = \"0.0.0.0:1883\"\nallow_anonymous_lan = true\n";
+        assert!(parse(accepted, "f", &[]).is_ok());
+        let with_logins = "[mqtt]\nembedded_listen = \"0.0.0.0:1883\"\nembedded_users_file = \"/u\"\nusername = \"c\"\npassword_file = \"/p\"\n";
+        assert!(parse(with_logins, "f", &[]).is_ok());
+        assert!(parse("[mqtt]\nembedded_listen = \"[::1]:1883\"\n", "f", &[]).is_ok());
+        let got = problems("[mqtt]\nurl = \"mqtt://10.0.0.2\"\nallow_anonymous_lan = true\n", &[]);
+        assert!(got.iter().any(|g| g.contains("mqtt.allow_anonymous_lan: only applies")), "{got:#?}");
     }
 
     #[test]

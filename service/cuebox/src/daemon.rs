@@ -50,10 +50,10 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
 
     let model = assets::model_path(settings.vision.model.as_deref())?;
     let store_path = settings.store_path.clone();
-    let (store, embedder) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (store, embedder, opened) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let embedder = Embedder::load(&model)?;
-        let store = crate::commands::open_store(&store_path)?;
-        Ok((store, embedder))
+        let (store, opened) = crate::commands::open_or_set_aside(&store_path)?;
+        Ok((store, embedder, opened))
     })
     .await??;
     tracing::info!(model = %embedder.info().name, load_ms = embedder.info().load_ms as u64, "model loaded");
@@ -107,6 +107,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
+    metrics.store_set_aside.store(matches!(opened, crate::commands::Opened::SetAside), Ordering::Relaxed);
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);
     let (chat_tx, chat_rx) = std::sync::mpsc::sync_channel(CHAT_QUEUE);
@@ -279,6 +280,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         engine: engine_tx,
         uploads: settings.store_path.join("uploads"),
         changing: tokio::sync::Mutex::new(()),
+        sessions: web::Sessions::default(),
     };
     let web_state = WebState {
         page_config: Arc::new(page_config),

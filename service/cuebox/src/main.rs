@@ -13,6 +13,7 @@ mod messages;
 mod metrics;
 mod mqtt;
 mod panel;
+mod photo;
 mod progress;
 mod recognition;
 mod web;

@@ -99,6 +99,11 @@ pub struct Metrics {
     pub outbox_delivered: AtomicU64,
     pub outbox_expired: AtomicU64,
     pub inputs_rejected: AtomicU64,
+    /// Retained messages on input topics, ignored (a retained command would act again on every
+    /// connection).
+    pub inputs_retained_ignored: AtomicU64,
+    /// `cmd/*` messages over the command rate, dropped.
+    pub commands_over_rate: AtomicU64,
     pub chat_questions: AtomicU64,
     /// Questions dropped by the rate limit or a full queue.
     pub chat_dropped: AtomicU64,
@@ -113,6 +118,8 @@ pub struct Metrics {
     /// loaded, or given up on).
     pub faq_ready: AtomicBool,
     pub mqtt_connected: AtomicBool,
+    /// The store was damaged at start and moved aside (the daemon runs on an empty one).
+    pub store_set_aside: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
     pub vision_heartbeat_ms: AtomicU64,
     /// Frames in and recognized per second, over the last metrics interval.
@@ -138,6 +145,8 @@ impl Metrics {
             outbox_delivered: AtomicU64::new(0),
             outbox_expired: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
+            inputs_retained_ignored: AtomicU64::new(0),
+            commands_over_rate: AtomicU64::new(0),
             chat_questions: AtomicU64::new(0),
             chat_dropped: AtomicU64::new(0),
             chat_unanswered: AtomicU64::new(0),
@@ -146,6 +155,7 @@ impl Metrics {
             chat_to_mqtt_ms: LatencyWindow::default(),
             faq_ready: AtomicBool::new(false),
             mqtt_connected: AtomicBool::new(false),
+            store_set_aside: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),
             rates: Mutex::new((0.0, 0.0)),
         }

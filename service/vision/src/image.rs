@@ -247,9 +247,32 @@ pub fn load_image(path: &Path) -> Result<RgbImage, VisionError> {
     decode_image(&bytes).map_err(|message| VisionError::Image { path: path.to_owned(), message })
 }
 
-/// Decodes JPEG or PNG bytes to RGB8; the error says what is wrong with the bytes.
+/// The most pixels a photo may declare: larger ones are refused from their header, before any
+/// pixel is decoded (a small file may declare a huge image: a decompression bomb).
+pub const MAX_DECODED_PIXELS: u64 = 40_000_000;
+
+/// The width and height a JPEG or PNG declares in its header, without decoding it.
+pub fn image_dimensions(bytes: &[u8]) -> Result<(u32, u32), String> {
+    ::image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes JPEG or PNG bytes to RGB8; the error says what is wrong with the bytes. An image that
+/// declares more than [`MAX_DECODED_PIXELS`] is refused before decoding.
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, String> {
     let format = ::image::guess_format(bytes).map_err(|_| "not a JPEG or PNG image".to_owned())?;
+    let (width, height) = image_dimensions(bytes)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_DECODED_PIXELS {
+        return Err(format!(
+            "{width}x{height} is {:.1} megapixels, over the limit of {} megapixels",
+            pixels as f64 / 1e6,
+            MAX_DECODED_PIXELS / 1_000_000
+        ));
+    }
     let decoded = ::image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string())?;
     let rgb = decoded.into_rgb8();
     let (width, height) = rgb.dimensions();

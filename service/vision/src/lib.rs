@@ -32,7 +32,7 @@ pub use finder::{
 };
 pub use fusion::{Evidence, ShapeMatch, ShapeRule, Signal};
 pub use gallery::{Candidate, Decision, DecisionRule, Gallery};
-pub use image::{Crop, RgbImage, RgbView, decode_image, load_image};
+pub use image::{Crop, MAX_DECODED_PIXELS, RgbImage, RgbView, decode_image, image_dimensions, load_image};
 pub use keypoints::{FeatureOptions, GeometricMatch, Homography, Keypoint, LocalFeatures, verify};
 pub use ocr::{
     CLASSIFIER_FILE, DETECTOR_FILE, ModelInput, OcrModel, RECOGNISER_FILE, TextLine, TextReader, TextReaderConfig,

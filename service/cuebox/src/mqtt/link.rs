@@ -24,6 +24,48 @@ use crate::metrics::Metrics;
 
 const MAX_PACKET: usize = 1024 * 1024;
 
+/// Most `cmd/*` messages taken per second, in bursts of up to [`COMMAND_BURST`]; a host presses
+/// buttons a few times a second, a flood beyond is dropped and counted.
+pub const COMMAND_RATE: f64 = 20.0;
+pub const COMMAND_BURST: f64 = 40.0;
+
+/// A token bucket: `rate` a second, at most `burst` at once.
+pub struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl RateLimit {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self { rate, burst, tokens: burst, refilled: std::time::Instant::now() }
+    }
+
+    /// Whether one more message may pass now.
+    pub fn allow(&mut self, now: std::time::Instant) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.refilled).as_secs_f64() * self.rate).min(self.burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The input topics whose problems are logged by name; any other topic under `cmd/` is logged
+/// as `cmd/other`, so that the set of logged kinds stays bounded whatever topics are sent.
+fn logged_topic(suffix: &str) -> &'static str {
+    match suffix {
+        "cmd/cue" => "cmd/cue",
+        "cmd/product" => "cmd/product",
+        _ => "cmd/other",
+    }
+}
+
 /// What the poller tells the publisher.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LinkEvent {
@@ -153,6 +195,8 @@ pub async fn poll(
     let mut backoff = FIRST;
     let mut last_error = String::new();
     let mut logged_kinds = HashSet::new();
+    let mut retained_logged = false;
+    let mut commands_rate = RateLimit::new(COMMAND_RATE, COMMAND_BURST);
     let tell = |event: LinkEvent| {
         if events.try_send(event).is_err() {
             tracing::error!("publisher not listening to the connection");
@@ -177,6 +221,23 @@ pub async fn poll(
                 let Some(suffix) = p.topic.strip_prefix(&inputs.prefix).and_then(|t| t.strip_prefix('/')) else {
                     continue;
                 };
+                if p.retain {
+                    // A retained input would act again on every (re)connection: a pinned product
+                    // would be pinned again after each restart.
+                    metrics.inputs_retained_ignored.fetch_add(1, Ordering::Relaxed);
+                    if suffix == "chat/in" {
+                        inputs.chat.received();
+                        inputs.chat.stats.ignored.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !retained_logged {
+                        retained_logged = true;
+                        tracing::warn!(
+                            topic = suffix,
+                            "retained message on an input topic ignored (inputs must not be retained; more are only counted)"
+                        );
+                    }
+                    continue;
+                }
                 if suffix == "chat/in" {
                     let received = std::time::Instant::now();
                     inputs.chat.received();
@@ -198,6 +259,17 @@ pub async fn poll(
                     }
                     continue;
                 }
+                if !commands_rate.allow(std::time::Instant::now()) {
+                    let dropped = metrics.commands_over_rate.fetch_add(1, Ordering::Relaxed) + 1;
+                    if dropped.is_power_of_two() {
+                        tracing::warn!(
+                            topic = logged_topic(suffix),
+                            dropped,
+                            "commands over the rate: dropped and counted"
+                        );
+                    }
+                    continue;
+                }
                 match parse_command(suffix, &p.payload) {
                     Ok(command) => {
                         if inputs.commands.try_send(EngineInput::Command(command)).is_err() {
@@ -207,7 +279,7 @@ pub async fn poll(
                     }
                     Err(error) => {
                         metrics.inputs_rejected.fetch_add(1, Ordering::Relaxed);
-                        if logged_kinds.insert((suffix.to_owned(), std::mem::discriminant(&error))) {
+                        if logged_kinds.insert((logged_topic(suffix), std::mem::discriminant(&error))) {
                             tracing::warn!(topic = suffix, %error, "input dropped (more of this kind are only counted)");
                         }
                     }
@@ -248,6 +320,22 @@ pub fn jitter(max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_rate_passes_a_burst_then_its_rate() {
+        let start = std::time::Instant::now();
+        let mut limit = RateLimit::new(20.0, 40.0);
+        assert_eq!((0..100).filter(|_| limit.allow(start)).count(), 40);
+        let later = start + Duration::from_millis(500);
+        assert_eq!((0..100).filter(|_| limit.allow(later)).count(), 10);
+    }
+
+    #[test]
+    fn logged_kinds_are_bounded_whatever_the_topic() {
+        let topics: HashSet<_> = (0..1000).map(|i| logged_topic(&format!("cmd/{i}"))).collect();
+        assert_eq!(topics.len(), 1);
+        assert_eq!(logged_topic("cmd/cue"), "cmd/cue");
+    }
 
     #[test]
     fn jitter_stays_below_its_bound() {

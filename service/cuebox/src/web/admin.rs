@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::WebState;
+use super::session::{Attempt, Sessions};
 use crate::commands::{BadInput, Model, import_file_named};
 use crate::engine::EngineInput;
 use crate::recognition::{Recognizer, SharedPreview, references};
@@ -26,7 +30,10 @@ mod studio;
 const ADMIN: &str = include_str!("../../web/admin.html");
 const LOGIN: &str = include_str!("../../web/login.html");
 const COOKIE: &str = "cuebox_admin";
+/// The whole upload of a catalog and its photos.
 const UPLOAD_LIMIT: usize = 64 * 1024 * 1024;
+/// The catalog file of an upload.
+const CATALOG_FILE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The admin token, kept as its sha256 and compared in constant time.
 pub struct AdminToken([u8; 32]);
@@ -60,11 +67,15 @@ pub struct AdminState {
     pub uploads: PathBuf,
     /// One import or enrollment at a time.
     pub changing: tokio::sync::Mutex<()>,
+    /// Signed-in browsers, and failed sign-ins.
+    pub sessions: Sessions,
 }
 
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/admin", get(admin_page))
+        .route("/admin/login", post(sign_in))
+        .route("/admin/logout", post(sign_out))
         .route("/api/status", get(status))
         .route("/api/snapshot", get(snapshot))
         .route("/api/products/:sku", get(product))
@@ -74,25 +85,31 @@ pub fn router() -> Router<WebState> {
         .merge(studio::router())
 }
 
-fn presented(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_owned());
-    }
+/// A token presented as `Authorization: Bearer T` (scripts).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// The session id of the sign-in cookie (browsers).
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_owned))
+        .find_map(|c| c.trim().strip_prefix(COOKIE).and_then(|rest| rest.strip_prefix('=')))
 }
 
 fn authorized(s: &WebState, headers: &HeaderMap) -> bool {
-    match (&s.admin.token, presented(headers)) {
-        (Some(token), Some(candidate)) => token.matches(&candidate),
-        _ => false,
+    let Some(token) = &s.admin.token else { return false };
+    if let Some(candidate) = bearer(headers) {
+        return token.matches(candidate);
     }
+    session_cookie(headers).is_some_and(|id| s.admin.sessions.is_open(id))
 }
 
 /// Proof that the request carries the admin token; extracted before any body is read, so an
@@ -122,23 +139,80 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// `/admin?token=...` signs in (an HttpOnly cookie) and redirects to `/admin`.
-async fn admin_page(State(s): State<WebState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    if let (Some(token), Some(candidate)) = (&s.admin.token, &q.token)
-        && token.matches(candidate)
-    {
-        let cookie = format!("{COOKIE}={candidate}; HttpOnly; SameSite=Strict; Path=/");
-        return ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response();
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+/// The admin page, or the sign-in form (401). `/admin?token=...` (the link `cuebox demo`
+/// prints) signs in as the form does.
+async fn admin_page(
+    State(s): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Some(candidate) = &q.token {
+        return sign_in_with(&s, peer, candidate);
     }
     if authorized(&s, &headers) {
         return super::page(ADMIN);
     }
-    let body = if s.admin.token.is_none() {
-        LOGIN.replace("{{hint}}", "web.admin_token_file is not set on this box.")
-    } else {
-        LOGIN.replace("{{hint}}", "")
+    login_page(&s, StatusCode::UNAUTHORIZED, "")
+}
+
+/// `POST /admin/login` (form field `token`): opens a session and redirects to `/admin`.
+async fn sign_in(
+    State(s): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    sign_in_with(&s, peer, &form.token)
+}
+
+fn sign_in_with(s: &WebState, peer: SocketAddr, candidate: &str) -> Response {
+    let Some(token) = &s.admin.token else {
+        return login_page(s, StatusCode::UNAUTHORIZED, "");
     };
-    (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    if let Attempt::Wait(wait) = s.admin.sessions.attempt(peer.ip()) {
+        let seconds = wait.as_secs() + 1;
+        let mut response =
+            login_page(s, StatusCode::TOO_MANY_REQUESTS, &format!("Too many wrong tokens: try again in {seconds} s."));
+        if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    if !token.matches(candidate) {
+        let wait = s.admin.sessions.failed(peer.ip());
+        tracing::warn!(client = %peer.ip(), wait_s = wait.as_secs(), "admin sign-in with a wrong token");
+        return login_page(s, StatusCode::UNAUTHORIZED, "Wrong token.");
+    }
+    s.admin.sessions.succeeded(peer.ip());
+    match s.admin.sessions.open() {
+        Ok(id) => {
+            let cookie = format!(
+                "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                super::session::SESSION_LIFETIME.as_secs()
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("no session: {error}")).into_response(),
+    }
+}
+
+/// `POST /admin/logout`: closes the session and clears the cookie.
+async fn sign_out(State(s): State<WebState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        s.admin.sessions.close(id);
+    }
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
+}
+
+fn login_page(s: &WebState, status: StatusCode, message: &str) -> Response {
+    let hint = if s.admin.token.is_none() { "web.admin_token_file is not set on this box." } else { message };
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], LOGIN.replace("{{hint}}", hint)).into_response()
 }
 
 async fn status(_: Admin, State(s): State<WebState>) -> Response {
@@ -283,11 +357,48 @@ fn safe_name(name: &str) -> Option<String> {
     ok.then(|| base.to_owned())
 }
 
+enum FieldError {
+    TooLarge,
+    Upload(axum::extract::multipart::MultipartError),
+    Disk(std::io::Error),
+}
+
+/// Writes one uploaded file to `target` as it arrives, refusing it past `limit` bytes.
+async fn save_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    target: &Path,
+    limit: u64,
+) -> Result<(), FieldError> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(target).await.map_err(FieldError::Disk)?;
+    let mut written = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(FieldError::Upload)? {
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(FieldError::TooLarge);
+        }
+        file.write_all(&chunk).await.map_err(FieldError::Disk)?;
+    }
+    file.flush().await.map_err(FieldError::Disk)
+}
+
 /// Imports an uploaded catalog (field `catalog`) with its photos (fields `images`), all or
-/// nothing; the photos are matched to the catalog's image paths by file name.
-async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Response {
+/// nothing; the photos are matched to the catalog's image paths by file name. The upload's
+/// folder is removed afterwards, whatever the outcome.
+async fn import(admin: Admin, State(s): State<WebState>, form: Multipart) -> Response {
     let _changing = s.admin.changing.lock().await;
     let folder = s.admin.uploads.join(crate::engine::now_ms().to_string());
+    let response = import_into(admin, &s, &folder, form).await;
+    if let Err(error) = tokio::fs::remove_dir_all(&folder).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(folder = %folder.display(), %error, "upload folder not removed");
+    }
+    response
+}
+
+async fn import_into(_: Admin, s: &WebState, folder: &Path, mut form: Multipart) -> Response {
+    let folder = folder.to_path_buf();
     let files = folder.join("files");
     if let Err(error) = tokio::fs::create_dir_all(&files).await {
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] })))
@@ -313,26 +424,33 @@ async fn import(_: Admin, State(s): State<WebState>, mut form: Multipart) -> Res
             problems.push(format!("{given:?}: not a usable file name"));
             continue;
         };
-        let bytes = match field.bytes().await {
-            Ok(b) => b,
-            Err(error) => {
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
-            }
-        };
-        let target = match kind.as_str() {
+        let (target, limit) = match kind.as_str() {
             "catalog" => {
                 catalog = Some(name.clone());
-                folder.join(&name)
+                (folder.join(&name), CATALOG_FILE_LIMIT)
             }
-            "images" => files.join(&name),
+            "images" => (files.join(&name), crate::photo::MAX_PHOTO_BYTES),
             other => {
                 problems.push(format!("unexpected form field {other:?} (expected catalog or images)"));
                 continue;
             }
         };
-        if let Err(error) = tokio::fs::write(&target, &bytes).await {
-            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] })))
-                .into_response();
+        match save_field(field, &target, limit).await {
+            Ok(()) => {}
+            Err(FieldError::TooLarge) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    axum::Json(json!({ "errors": [format!("{given}: over the limit of {} MB for a {kind} file", limit / 1024 / 1024)] })),
+                )
+                    .into_response();
+            }
+            Err(FieldError::Upload(error)) => {
+                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": [error.to_string()] }))).into_response();
+            }
+            Err(FieldError::Disk(error)) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "errors": [error.to_string()] })))
+                    .into_response();
+            }
         }
     }
     let Some(catalog) = catalog else {

@@ -4,13 +4,15 @@
 
 mod admin;
 mod chat;
+mod server;
+mod session;
 
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use admin::{AdminState, AdminToken};
 pub use chat::ChatWebhook;
+pub use session::Sessions;
 
 use crate::chat::sources::ChatSources;
 use crate::metrics::Metrics;
@@ -61,11 +64,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
+/// The largest request body of a route that sets no limit of its own.
+const BODY_LIMIT: usize = 64 * 1024;
+
 pub async fn serve(listener: tokio::net::TcpListener, state: WebState, cancel: CancellationToken) {
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(cancel.cancelled_owned()).await;
-    if let Err(error) = result {
-        tracing::error!(%error, "web server stopped");
-    }
+    server::serve_bounded(listener, router(state).layer(DefaultBodyLimit::max(BODY_LIMIT)), cancel).await;
 }
 
 fn page(html: &'static str) -> Response {
@@ -227,6 +230,24 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         "counter",
         "MQTT inputs dropped as malformed, oversized or unknown.",
         m.inputs_rejected.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "store_set_aside",
+        "gauge",
+        "1 when the store was damaged at start, moved aside, and the daemon runs on an empty one.",
+        if m.store_set_aside.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
+    );
+    line(
+        "inputs_retained_ignored_total",
+        "counter",
+        "Retained MQTT messages on input topics, ignored.",
+        m.inputs_retained_ignored.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "commands_over_rate_total",
+        "counter",
+        "cmd/* messages dropped over the command rate.",
+        m.commands_over_rate.load(Ordering::Relaxed) as f64,
     );
     line(
         "chat_questions_total",

@@ -61,6 +61,15 @@ test("the admin page refuses without the token, imports a catalog, and learns sh
     await page.click("[data-testid=learn-empty]");
     await page.waitForFunction(() => /Empty set: \d+ frames/.test(document.getElementById("studio-state").textContent), null, { timeout: 60000 });
     assert.match(await page.textContent("[data-testid=studio-state]"), /Host without a product: not recorded/);
+
+    // The session cookie is a random id, not the token, and signing out closes it.
+    const [cookie] = (await page.context().cookies()).filter((c) => c.name === "cuebox_admin");
+    assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Strict" && cookie.expires > Date.now() / 1000, JSON.stringify(cookie));
+    assert.notEqual(cookie.value, TOKEN);
+    await page.click("#sign-out button");
+    await page.waitForSelector("#token");
+    const after = await fetch(d.web + "/api/status", { headers: { Cookie: `cuebox_admin=${cookie.value}` } });
+    assert.equal(after.status, 401, "a signed-out session lets nobody in");
   } finally {
     await chromium.close();
     await d.stop();

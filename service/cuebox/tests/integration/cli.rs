@@ -107,8 +107,19 @@ fn importing_the_same_catalog_twice_is_a_no_op_and_export_round_trips() {
     assert!(again.status.success());
     assert!(stdout(&again).contains("unchanged"), "{}", stdout(&again));
 
-    let exported = export(db.path());
+    // An exported file names its photos by absolute path: it imports again from the folder that
+    // holds them (photos outside the catalog's folder are refused).
     let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(asset("demo/catalog.yaml"), copy.path().join("catalog.yaml")).unwrap();
+    std::fs::create_dir(copy.path().join("images")).unwrap();
+    for photo in std::fs::read_dir(asset("demo/images")).unwrap() {
+        let photo = photo.unwrap().path();
+        std::fs::copy(&photo, copy.path().join("images").join(photo.file_name().unwrap())).unwrap();
+    }
+    let copied = tempfile::tempdir().unwrap();
+    let out = import(copied.path(), &copy.path().join("catalog.yaml"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported = export(copied.path());
     let file = copy.path().join("exported.yaml");
     std::fs::write(&file, &exported).unwrap();
     let fresh = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@ mod content;
 mod daemon;
 mod mqtt;
 mod recognition;
+mod security;
 mod standin;
 mod studio;
 mod support;

@@ -1,0 +1,409 @@
+//! Hostile inputs (docs/security.md): each case asserts the safe outcome, quickly, with nothing
+//! changed in the store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{cuebox, demo_store, run, stderr};
+
+fn export(db: &Path) -> String {
+    let out = run(cuebox().args(["catalog", "export", "--db"]).arg(db));
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// CRC-32 (ISO-HDLC) of a PNG chunk's type and data.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    let mut typed = kind.to_vec();
+    typed.extend_from_slice(data);
+    out.extend_from_slice(&typed);
+    out.extend_from_slice(&crc32(&typed).to_be_bytes());
+    out
+}
+
+/// A few hundred bytes of PNG whose valid header declares `width` x `height` RGB pixels.
+pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &header));
+    // A zlib stream of one empty final stored block, then a few zero bytes of "data".
+    png.extend(chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[test]
+fn crc_of_a_known_chunk() {
+    // The IEND chunk of every PNG ends with AE 42 60 82.
+    assert_eq!(crc32(b"IEND"), 0xAE42_6082);
+}
+
+/// `catalog import` of a catalog in its own folder whose one product names `image`.
+fn import_naming(db: &Path, folder: &Path, image: &str) -> (std::process::Output, Duration) {
+    let file = folder.join("catalog.yaml");
+    std::fs::write(
+        &file,
+        format!("version: 1\ndefault_locale: en\nproducts:\n  - sku: HOSTILE-1\n    name: hostile\n    images: [\"{image}\"]\n"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run(cuebox().args(["catalog", "import"]).arg(&file).arg("--db").arg(db));
+    (out, started.elapsed())
+}
+
+#[test]
+fn hostile_photo_paths_and_bombs_are_refused_quickly_and_change_nothing() {
+    let db = demo_store();
+    let before = export(db.path());
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join("catalog");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(root.path().join("outside.png"), png_declaring(64, 64)).unwrap();
+    std::os::unix::fs::symlink(root.path().join("outside.png"), folder.join("link.png")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", folder.join("zero.jpg")).unwrap();
+    std::fs::write(folder.join("bomb.png"), png_declaring(20_000, 20_000)).unwrap();
+    let fifo = std::ffi::CString::new(folder.join("pipe.jpg").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let outside = root.path().join("outside.png");
+    for (image, expected) in [
+        ("/dev/zero", "outside the folder"),
+        ("zero.jpg", "resolves to /dev/zero, outside the folder"),
+        ("pipe.jpg", "pipe.jpg is not a regular file"),
+        (".", "is not a regular file"),
+        ("../outside.png", "outside the folder"),
+        (outside.to_str().unwrap(), "outside the folder"),
+        ("link.png", "outside the folder"),
+        ("bomb.png", "20000x20000 is 400.0 megapixels, over the limit of 40 megapixels"),
+    ] {
+        let (out, took) = import_naming(db.path(), &folder, image);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{image}: {err}");
+        assert!(
+            err.lines().any(|l| l.starts_with("error: ")
+                && l.contains("catalog.yaml:6:")
+                && l.contains(&format!("products[sku=HOSTILE-1].images: {image}: "))
+                && l.contains(expected)),
+            "{image}: expected {expected:?} in:\n{err}"
+        );
+        assert!(took < Duration::from_secs(5), "{image}: took {took:?}");
+    }
+    assert_eq!(export(db.path()), before, "the store is unchanged");
+}
+
+#[test]
+fn enroll_refuses_devices_and_bombs() {
+    let db = demo_store();
+    let folder = tempfile::tempdir().unwrap();
+    let bomb = folder.path().join("bomb.png");
+    std::fs::write(&bomb, png_declaring(20_000, 20_000)).unwrap();
+    let started = Instant::now();
+    let out =
+        run(cuebox().args(["enroll", "--sku", "BISCUIT-BOX-01", "/dev/zero"]).arg(&bomb).arg("--db").arg(db.path()));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("/dev/zero: /dev/zero is not a regular file"), "{err}");
+    assert!(err.contains("bomb.png: 20000x20000 is 400.0 megapixels, over the limit of 40 megapixels"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn retained_commands_are_ignored_at_start_and_a_command_flood_is_cut_to_its_rate() {
+    use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, eventually, short_clips};
+    use rumqttc::QoS;
+    const WAIT: Duration = Duration::from_secs(60);
+
+    let broker = Mosquitto::start();
+    let store = demo_store();
+    let clips = short_clips(store.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let config = DaemonConfig::write(store.path(), "retained", &clips[..1], store.path(), &mqtt, "");
+    let live = Subscriber::connect(broker.port, "cuebox/retained/#");
+    // Left behind by a careless script: a retained pin of the product that is not on camera, and
+    // a retained viewer message.
+    for (topic, payload) in [
+        ("cmd/product", &br#"{"sku":"TUMBLER-BLK-01"}"#[..]),
+        ("chat/in", b"how much is it?"),
+        ("cmd/cue", br#"{"action":"next"}"#),
+    ] {
+        live.client.publish(config.topic(topic), QoS::AtLeastOnce, true, payload.to_vec()).unwrap();
+        live.wait_for(&config.topic(topic), WAIT, |m| m.payload == payload).expect("the broker keeps it");
+    }
+    let log = store.path().join("daemon.log");
+    let daemon = Daemon::start_logged(&config.path, &log);
+    let product = live
+        .wait_for(&config.topic("product"), WAIT, |m| m.json()["sku"].is_string())
+        .expect("vision puts the product in view on air");
+    assert_eq!(product.json()["sku"], "BISCUIT-BOX-01", "{:?}", product.json());
+    assert_eq!(product.json()["source"], "vision");
+    eventually("three retained inputs counted", WAIT, || config.metric("inputs_retained_ignored_total") == 3.0);
+    let later: Vec<_> = live.collect(Duration::from_secs(2));
+    assert!(
+        !later.iter().any(|m| m.topic == config.topic("product") && m.json()["source"] == "manual"),
+        "nothing is pinned"
+    );
+
+    // A flood of commands, on the two known topics and on ever new ones: beyond 20 a second (after
+    // a burst of 40) they are dropped and counted, and the new topics are logged as one kind.
+    for i in 0..300 {
+        let topic = if i % 2 == 0 { config.topic("cmd/cue") } else { config.topic(&format!("cmd/flood-{i}")) };
+        live.client.publish(topic, QoS::AtMostOnce, false, br#"{"action":"repeat"}"#.to_vec()).unwrap();
+    }
+    eventually("the flood counted", WAIT, || config.metric("commands_over_rate_total") >= 150.0);
+    daemon.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("retained message on an input topic ignored").count(), 1, "one log line:\n{text}");
+    let unknown_topics_logged =
+        text.lines().filter(|l| l.contains("input dropped") && l.contains("cmd/flood-")).count();
+    assert!(unknown_topics_logged <= 1, "new topics are one kind:\n{text}");
+}
+
+/// One HTTP/1.1 exchange on a new connection: the status, the raw headers and the body.
+fn http(port: u16, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Written on its own thread, so that an answer sent before the whole request was read (413)
+    // is read as it comes, before the server closes the connection.
+    let mut writer = stream.try_clone().unwrap();
+    let request = request.to_vec();
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&request);
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn post_form(port: u16, path: &str, body: &str, cookie: Option<&str>) -> (u16, String) {
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, head, _) = http(port, request.as_bytes());
+    (status, head)
+}
+
+fn get_with(port: u16, path: &str, cookie: &str) -> u16 {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n");
+    http(port, request.as_bytes()).0
+}
+
+/// A daemon on the demo store with an admin token, its web port ready.
+struct WebDaemon {
+    daemon: crate::support::Daemon,
+    config: crate::support::DaemonConfig,
+    store: tempfile::TempDir,
+    _broker: crate::support::Mosquitto,
+}
+
+const TOKEN: &str = "the-admin-token-of-the-test";
+
+fn web_daemon(device: &str) -> WebDaemon {
+    use crate::support::{Daemon, DaemonConfig, Mosquitto, eventually, http_get, short_clips};
+    let broker = Mosquitto::start();
+    let store = demo_store();
+    let clips = short_clips(store.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let config = DaemonConfig::write(store.path(), device, &clips[..1], store.path(), &mqtt, "");
+    let token = store.path().join("admin-token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let daemon = Daemon::start_with_env(&config.path, &[("CUEBOX_WEB_ADMIN_TOKEN_FILE", token.to_str().unwrap())]);
+    eventually("the web server", Duration::from_secs(60), || http_get(config.web_port, "/healthz") == "ok\n");
+    WebDaemon { daemon, config, store, _broker: broker }
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn slow_and_silent_connections_are_closed_and_their_number_is_capped() {
+    use std::io::{Read, Write};
+    let web = web_daemon("slow-http");
+    let port = web.config.web_port;
+
+    // Headers that never end, and a connection that never says anything: both closed.
+    let mut partial = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let started = Instant::now();
+    for stream in [&mut partial, &mut silent] {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut rest = Vec::new();
+        let closed = stream.read_to_end(&mut rest);
+        assert!(closed.is_ok(), "the server closes the connection: {closed:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(12), "closed after {:?}", started.elapsed());
+
+    // 400 connections that say nothing: at most 256 are held open at once, and /healthz is still
+    // answered (after the ones ahead of it time out).
+    let before = open_files(web.daemon.pid());
+    let crowd: Vec<_> = (0..400).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        peak = peak.max(open_files(web.daemon.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(peak <= before + 256 + 16, "{peak} files open with 400 idle connections (before: {before})");
+    let asked = Instant::now();
+    let (status, _, body) = http(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
+    assert!(asked.elapsed() < Duration::from_secs(20), "/healthz took {:?}", asked.elapsed());
+    drop(crowd);
+    web.daemon.stop();
+}
+
+#[test]
+fn admin_sign_in_is_a_post_that_opens_an_expiring_session_and_wrong_tokens_are_throttled() {
+    let web = web_daemon("sessions");
+    let port = web.config.web_port;
+
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 303, "{head}");
+    let cookie_line = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    assert!(!cookie_line.contains(TOKEN), "the cookie is not the token: {cookie_line}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie_line.contains(attribute), "{attribute} in {cookie_line}");
+    }
+    let cookie = cookie_line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_owned();
+    let id = cookie.strip_prefix("cuebox_admin=").expect("the session cookie");
+    assert!(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    assert_eq!(get_with(port, "/api/status", &cookie), 200);
+    assert_eq!(get_with(port, "/api/status", &format!("cuebox_admin={TOKEN}")), 401, "the token is no cookie");
+
+    let (status, head) = post_form(port, "/admin/logout", "", Some(&cookie));
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("Max-Age=0"), "the cookie is cleared: {head}");
+    assert_eq!(get_with(port, "/api/status", &cookie), 401, "a closed session lets nobody in");
+
+    let (status, _) = post_form(port, "/admin/login", "token=wrong-token-1234", None);
+    assert_eq!(status, 401);
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 429, "right after a wrong token even the right one waits: {head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: "), "{head}");
+    web.daemon.stop();
+}
+
+#[test]
+fn an_oversized_upload_is_refused_while_it_arrives_and_leaves_no_folder() {
+    let web = web_daemon("uploads");
+    let port = web.config.web_port;
+    let (status, head) = post_form(port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+
+    let boundary = "cueboxboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"catalog\"; filename=\"catalog.yaml\"\r\n\r\nversion: 1\nproducts: []\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"huge.jpg\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(0u8, 26 * 1024 * 1024));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let mut request = format!(
+        "POST /api/catalog HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend(body);
+    let (status, _, answer) = http(port, &request);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("huge.jpg: over the limit of 25 MB"), "{answer}");
+    let uploads = web.store.path().join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "upload folders left: {left:?}");
+    web.daemon.stop();
+}
+
+#[test]
+fn a_damaged_store_is_set_aside_and_the_daemon_starts_on_an_empty_one() {
+    use crate::support::{Daemon, DaemonConfig, Mosquitto, eventually, http_get, short_clips};
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    // What a power cut in the middle of a write, or a dying SD card, leaves.
+    let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(store.join("conf"), &garbage[..512]).unwrap();
+    std::fs::write(store.join("db"), &garbage).unwrap();
+    let clips = short_clips(dir.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let config = DaemonConfig::write(dir.path(), "damaged", &clips[..1], &store, &mqtt, "");
+    let log = dir.path().join("daemon.log");
+    let daemon = std::cell::RefCell::new(Daemon::start_logged(&config.path, &log));
+    eventually("the daemon serves", Duration::from_secs(60), || {
+        let running = daemon.borrow_mut().is_running();
+        assert!(running, "the daemon exited:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        http_get(config.web_port, "/healthz") == "ok\n"
+    });
+    let daemon = daemon.into_inner();
+    assert_eq!(config.metric("store_set_aside"), 1.0);
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("store.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(aside[0].join("db")).unwrap(), garbage, "the damaged copy is kept as it was");
+    daemon.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("the store was damaged").count(), 1, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+
+    // The new store opens as it is the next time.
+    let daemon = Daemon::start(&config.path);
+    eventually("the daemon serves again", Duration::from_secs(60), || http_get(config.web_port, "/healthz") == "ok\n");
+    assert_eq!(config.metric("store_set_aside"), 0.0);
+    daemon.stop();
+}
+
+#[test]
+fn check_config_refuses_an_embedded_broker_open_to_the_network_without_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("open.toml");
+    std::fs::write(&file, "[mqtt]\nurl = \"embedded\"\nembedded_ws_listen = \"0.0.0.0:8083\"\n").unwrap();
+    let out = run(cuebox().arg("check-config").arg("--config").arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("open.toml:3: mqtt.embedded_ws_listen: 0.0.0.0:8083 opens the embedded broker beyond this machine without logins"),
+        "{err}"
+    );
+    let started = Instant::now();
+    let out = run(cuebox().arg("run").arg("--config").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "the daemon does not start: {}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    std::fs::write(
+        &file,
+        "[mqtt]\nurl = \"embedded\"\nembedded_ws_listen = \"0.0.0.0:8083\"\nallow_anonymous_lan = true\n",
+    )
+    .unwrap();
+    let out = run(cuebox().arg("check-config").arg("--config").arg(&file));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
