@@ -72,13 +72,14 @@ fn summary(view: Option<&cuebox_catalog::StudioView>) -> serde_json::Value {
     }
 }
 
+/// A handler's answer: the success, or the error response it stopped at.
+type Answer = Result<Response, Response>;
+
 /// What recognition knows of the studio without a product, under the current model.
-async fn studio_view(_: Admin, State(s): State<WebState>) -> Response {
+async fn studio_view(_: Admin, State(s): State<WebState>) -> Answer {
     let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
-    match blocking(move || Ok(store.studio_view(&recognizer.embedder().info().identity)?)).await {
-        Ok(view) => axum::Json(summary(view.as_ref())).into_response(),
-        Err(response) => response,
-    }
+    let view = blocking(move || Ok(store.studio_view(&recognizer.embedder().info().identity)?)).await?;
+    Ok(axum::Json(summary(view.as_ref())).into_response())
 }
 
 /// Records the studio (`empty`: the set with nobody in it; `host`: the host without a
@@ -88,17 +89,13 @@ async fn learn_studio(
     State(s): State<WebState>,
     UrlPath(phase): UrlPath<String>,
     Query(recording): Query<Recording>,
-) -> Response {
-    let Some(phase) = phase_named(&phase) else {
-        return bad_request(format!("phase: must be \"empty\" or \"host\" (got {phase:?})"));
-    };
-    let duration = match recording.duration() {
-        Ok(duration) => duration,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let phase = phase_named(&phase)
+        .ok_or_else(|| bad_request(format!("phase: must be \"empty\" or \"host\" (got {phase:?})")))?;
+    let duration = recording.duration()?;
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer, preview) = (s.store.clone(), s.admin.recognizer.clone(), s.admin.preview.clone());
-    let learned = blocking(move || {
+    let view = blocking(move || {
         let frames = studio::record(&preview, duration);
         let views = frames
             .iter()
@@ -106,28 +103,22 @@ async fn learn_studio(
             .collect::<Result<Vec<_>, _>>()?;
         studio::calibrate(&recognizer, &store, phase, &views)
     })
-    .await;
-    match learned {
-        Ok(view) => axum::Json(summary(Some(&view))).into_response(),
-        Err(response) => response,
-    }
+    .await?;
+    Ok(axum::Json(summary(Some(&view))).into_response())
 }
 
 /// Forgets the studio's calibration under the current model.
-async fn forget_studio(_: Admin, State(s): State<WebState>) -> Response {
+async fn forget_studio(_: Admin, State(s): State<WebState>) -> Answer {
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
-    let forgotten = blocking(move || {
+    let removed = blocking(move || {
         let embedder = recognizer.embedder();
         let removed = store.clear_studio_view(&embedder.info().identity)?;
         recognizer.gallery.reload(&store, &embedder)?;
         Ok(removed)
     })
-    .await;
-    match forgotten {
-        Ok(removed) => axum::Json(json!({ "forgotten": removed })).into_response(),
-        Err(response) => response,
-    }
+    .await?;
+    Ok(axum::Json(json!({ "forgotten": removed })).into_response())
 }
 
 /// "Hold it up and turn it": records the product `sku` shown to the camera for `seconds` and
@@ -137,11 +128,8 @@ async fn learn_shown(
     State(s): State<WebState>,
     UrlPath(sku): UrlPath<String>,
     Query(recording): Query<Recording>,
-) -> Response {
-    let duration = match recording.duration() {
-        Ok(duration) => duration,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let duration = recording.duration()?;
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer, preview) = (s.store.clone(), s.admin.recognizer.clone(), s.admin.preview.clone());
     let learned = blocking(move || {
@@ -158,14 +146,9 @@ async fn learn_shown(
         recognizer.gallery.reload(&store, &recognizer.embedder())?;
         Ok(json!({ "frames": frames.len(), "views": views, "references": total }))
     })
-    .await;
-    match learned {
-        Ok(body) => {
-            catalog_changed(&s);
-            axum::Json(body).into_response()
-        }
-        Err(response) => response,
-    }
+    .await?;
+    catalog_changed(&s);
+    Ok(axum::Json(learned).into_response())
 }
 
 fn catalog_changed(s: &WebState) {
@@ -176,24 +159,16 @@ fn catalog_changed(s: &WebState) {
 }
 
 /// The frames the host corrected, oldest first.
-async fn suggestions(_: Admin, State(s): State<WebState>) -> Response {
+async fn suggestions(_: Admin, State(s): State<WebState>) -> Answer {
     let store = s.store.clone();
-    match blocking(move || Ok(store.suggestions()?)).await {
-        Ok(kept) => axum::Json(json!({ "suggestions": kept })).into_response(),
-        Err(response) => response,
-    }
+    let kept = blocking(move || Ok(store.suggestions()?)).await?;
+    Ok(axum::Json(json!({ "suggestions": kept })).into_response())
 }
 
-async fn suggestion_frame(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Response {
+async fn suggestion_frame(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Answer {
     let store = s.store.clone();
-    match blocking(move || Ok(store.suggestion(id)?)).await {
-        Ok(Some(suggestion)) => {
-            ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], suggestion.jpeg)
-                .into_response()
-        }
-        Ok(None) => no_such_suggestion(id),
-        Err(response) => response,
-    }
+    let suggestion = blocking(move || Ok(store.suggestion(id)?)).await?.ok_or_else(|| no_such_suggestion(id))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], suggestion.jpeg).into_response())
 }
 
 fn no_such_suggestion(id: u64) -> Response {
@@ -201,7 +176,7 @@ fn no_such_suggestion(id: u64) -> Response {
 }
 
 /// Adds a suggestion to its product's references (and removes it from the list).
-async fn accept_suggestion(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Response {
+async fn accept_suggestion(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Answer {
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer) = (s.store.clone(), s.admin.recognizer.clone());
     let accepted = blocking(move || {
@@ -219,22 +194,14 @@ async fn accept_suggestion(_: Admin, State(s): State<WebState>, UrlPath(id): Url
         recognizer.gallery.reload(&store, &recognizer.embedder())?;
         Ok(Some(json!({ "sku": suggestion.sku, "references": total })))
     })
-    .await;
-    match accepted {
-        Ok(Some(body)) => {
-            catalog_changed(&s);
-            axum::Json(body).into_response()
-        }
-        Ok(None) => no_such_suggestion(id),
-        Err(response) => response,
-    }
+    .await?
+    .ok_or_else(|| no_such_suggestion(id))?;
+    catalog_changed(&s);
+    Ok(axum::Json(accepted).into_response())
 }
 
-async fn drop_suggestion(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Response {
+async fn drop_suggestion(_: Admin, State(s): State<WebState>, UrlPath(id): UrlPath<u64>) -> Answer {
     let store = s.store.clone();
-    match blocking(move || Ok(store.take_suggestion(id)?)).await {
-        Ok(Some(_)) => axum::Json(json!({ "dropped": id })).into_response(),
-        Ok(None) => no_such_suggestion(id),
-        Err(response) => response,
-    }
+    blocking(move || Ok(store.take_suggestion(id)?)).await?.ok_or_else(|| no_such_suggestion(id))?;
+    Ok(axum::Json(json!({ "dropped": id })).into_response())
 }
