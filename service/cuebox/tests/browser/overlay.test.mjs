@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync, symlinkSync } from "node:fs";
+import { mkdtempSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asset, browser, daemon, listen, screenshotPath, store, text } from "./support.mjs";
@@ -9,7 +9,7 @@ const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2<
 
 test("the overlay shows a hostile product name as text and no script runs", async () => {
   const folder = mkdtempSync(join(tmpdir(), "cuebox-hostile-"));
-  symlinkSync(asset("demo/images"), join(folder, "images"));
+  cpSync(asset("demo/images"), join(folder, "images"), { recursive: true });
   const catalog = join(folder, "catalog.yaml");
   const hostile = `  - sku: HOSTILE-1\n    name: ${JSON.stringify(HOSTILE)}\n    price: {amount: 1.00, currency: CNY}\n    promo: ${JSON.stringify("<b>bold</b> & \"quoted\"")}\n`;
   writeFileSync(catalog, text(asset("demo/catalog.yaml")) + hostile);
