@@ -293,17 +293,19 @@ pub fn calibrate(
         ])
         .into());
     }
-    check_all(&[empty, host].concat())?;
-    let load = |paths: &[PathBuf]| -> anyhow::Result<Vec<RgbImage>> {
+    let mut problems = Vec::new();
+    let mut load = |paths: &[PathBuf]| -> Vec<RgbImage> {
         paths
             .iter()
-            .map(|path| {
-                load_photo(path, Within::Anywhere)
-                    .map_err(|m| BadInput(vec![format!("{}: {m}", path.display())]).into())
+            .filter_map(|path| {
+                load_photo(path, Within::Anywhere).map_err(|m| problems.push(format!("{}: {m}", path.display()))).ok()
             })
             .collect()
     };
-    let (empty, host) = (load(empty)?, load(host)?);
+    let (empty, host) = (load(empty), load(host));
+    if !problems.is_empty() {
+        return Err(BadInput(problems).into());
+    }
     let recognizer = crate::recognition::Recognizer::new(model.get()?.clone(), store, tuning)?;
     let mut view = None;
     for (phase, images) in [(cuebox_catalog::StudioPhase::Empty, &empty), (cuebox_catalog::StudioPhase::Host, &host)] {
