@@ -49,9 +49,13 @@ pub fn check_only(words: &[String]) -> Result {
         checks.iter().filter(|(name, _)| words.is_empty() || words.iter().any(|w| name.contains(w.as_str()))).collect();
     let mut failed = Vec::new();
     for (name, check) in &checks {
-        if let Err(e) = check() {
-            eprintln!("appliance: {name}: FAILED: {e}");
-            failed.push(*name);
+        let started = Instant::now();
+        match check() {
+            Ok(()) => eprintln!("appliance: {name}: done in {} s", started.elapsed().as_secs()),
+            Err(e) => {
+                eprintln!("appliance: {name}: FAILED in {} s: {e}", started.elapsed().as_secs());
+                failed.push(*name);
+            }
         }
     }
     println!("appliance: {} passed, {} failed", checks.len() - failed.len(), failed.len());

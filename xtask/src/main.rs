@@ -399,13 +399,24 @@ fn demo(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
-    formatting()?;
-    run(cargo().args(["test", "--release", "--workspace"]).args(args))?;
-    run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "service/cuebox/tests/browser/"])
-        .current_dir(root()))?;
-    firmware_for_a_microcontroller()?;
-    appliance::check()
+    timed("formatting", formatting)?;
+    timed("rust tests", || run(cargo().args(["test", "--release", "--workspace"]).args(args)))?;
+    timed("browser tests", || {
+        run(Command::new("node")
+            .args(["--test", "--test-concurrency=1", "service/cuebox/tests/browser/"])
+            .current_dir(root()))
+    })?;
+    timed("firmware for a microcontroller", firmware_for_a_microcontroller)?;
+    timed("appliance", appliance::check)
+}
+
+/// Runs one stage of a task and says how long it took, so a slow stage shows in CI's log.
+fn timed(stage: &str, work: impl FnOnce() -> Result) -> Result {
+    let started = std::time::Instant::now();
+    let outcome = work();
+    let verdict = if outcome.is_ok() { "done" } else { "FAILED" };
+    eprintln!("xtask: {stage}: {verdict} in {} s", started.elapsed().as_secs());
+    outcome
 }
 
 /// The code as rustfmt (with the workspace's rustfmt.toml) writes it.
