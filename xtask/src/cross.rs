@@ -21,12 +21,27 @@ use crate::{Result, cargo, output, root, run};
 
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";
 const TARGET_ENV: &str = "AARCH64_UNKNOWN_LINUX_GNU";
-/// The workspace crates that do not link GStreamer: their tests run under qemu.
+/// The workspace crates that do not link GStreamer: their unit tests run under qemu.
 pub const QEMU_TESTED: &[&str] = &["cuebox-vision", "cuebox-catalog", "cuebox-panel"];
-/// Tests left to the native run: the evaluations embed hundreds of texts and thousands of image
-/// regions, which takes hours under emulation. That the aarch64 kernels compute the same
-/// embeddings is checked by the tests against onnxruntime and the reference engine, which run here.
-const NATIVE_ONLY: &[&str] = &["evaluation::", "faq_hybrid_retrieval_keeps_its_accuracy_on_the_evaluation_set"];
+/// The integration tests run under qemu as well: one per model run by tract on arm64 (the image
+/// embedding names real photos, the text embedding finds an answer across languages), the local
+/// features and barcodes, and the panel's. Emulation runs a model about 40 times slower than this
+/// machine, so the evaluations, OCR (6 minutes for one test) and the palm detector (the same
+/// tract convolution kernels as the image model) are left to the native run.
+const QEMU_INTEGRATION: &[(&str, &str, &[&str])] = &[
+    (
+        "cuebox-vision",
+        "vision",
+        &[
+            "real_weights_classify_real_photos_into_their_imagenet_class",
+            "local_features::the_box_is_found_in_the_scene_where_opencv_finds_it",
+            "barcodes::ean_13_and_qr_codes_in_a_camera_frame_are_read_and_a_frame_without_none",
+            "a_file_that_is_not_a_model_is_a_clear_error",
+        ],
+    ),
+    ("cuebox-catalog", "catalog", &["a_chinese_question_finds_its_english_answer_first"]),
+    ("cuebox-panel", "panel", &[]),
+];
 /// Debian packages for the host: the cross compiler, qemu-user, dpkg-dev (dpkg-shlibdeps).
 pub const APT: &[&str] = &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user", "dpkg-dev"];
 /// Debian packages for arm64 (multiarch): GStreamer to link against and the libc qemu runs.
@@ -145,19 +160,25 @@ pub fn build() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// The tests of the crates without GStreamer, under qemu-aarch64.
+/// The tests of the crates without GStreamer, under qemu-aarch64: every unit test, and the
+/// integration tests of QEMU_INTEGRATION (all of a binary's when its list is empty).
 pub fn test() -> Result {
     let shim = prepare()?;
-    let mut c = cargo_cross(&shim);
-    c.args(["test", "--release", "--target", TARGET]);
+    let mut units = cargo_cross(&shim);
+    units.args(["test", "--release", "--target", TARGET, "--lib"]);
     for krate in QEMU_TESTED {
-        c.args(["--package", krate]);
+        units.args(["--package", krate]);
     }
-    c.arg("--");
-    for test in NATIVE_ONLY {
-        c.args(["--skip", test]);
+    run(&mut units)?;
+    for (krate, binary, tests) in QEMU_INTEGRATION {
+        let mut c = cargo_cross(&shim);
+        c.args(["test", "--release", "--target", TARGET, "--package", krate, "--test", binary]);
+        if !tests.is_empty() {
+            c.args(["--", "--exact"]).args(*tests);
+        }
+        run(&mut c)?;
     }
-    run(&mut c)
+    Ok(())
 }
 
 /// The aarch64 daemon under qemu: `check-config` accepts the appliance config (exit 0) and
