@@ -320,7 +320,15 @@ fn first_boot() -> Result {
     let b = TestBox::new("no-seed")?;
     let (ok, said) = b.first_boot(&daemon)?;
     let password = read(&b.etc.join("mqtt-password"));
-    if !ok || password.len() < 32 || !read(&b.etc.join("mosquitto.passwd")).starts_with("cuebox:") || !b.stamp.exists()
+    let logins = read(&b.etc.join("mosquitto.passwd"));
+    let pages_password = read(&b.etc.join("page-mqtt-password"));
+    if !ok
+        || password.len() < 32
+        || pages_password.len() < 32
+        || pages_password == password
+        || !logins.starts_with("cuebox:")
+        || !logins.lines().any(|l| l.starts_with("tablet:"))
+        || !b.stamp.exists()
     {
         return Err(fail("no seed", format!("expected credentials and a stamp: {said}")));
     }
@@ -328,7 +336,10 @@ fn first_boot() -> Result {
         return Err(fail("no seed", "the image's config changed".into()));
     }
     let (ok, said) = b.first_boot(&daemon)?;
-    if !ok || read(&b.etc.join("mqtt-password")) != password {
+    if !ok
+        || read(&b.etc.join("mqtt-password")) != password
+        || read(&b.etc.join("page-mqtt-password")) != pages_password
+    {
         return Err(fail("no seed, second run", format!("the password changed: {said}")));
     }
 
@@ -354,10 +365,10 @@ fn first_boot() -> Result {
     // 4. Broker logins with a bad line.
     let b = TestBox::new("bad-logins")?;
     write(&b.seed.join("cuebox.toml"), &b.seed_config())?;
-    write(&b.seed.join("mqtt-users"), "tablet s3cret-tablet\nlonely-name-without-password\n")?;
+    write(&b.seed.join("mqtt-users"), "bridge s3cret-bridge\nlonely-name-without-password\n")?;
     let (ok, said) = b.first_boot(&daemon)?;
-    if ok || !said.contains("mqtt-users:2") || read(&b.etc.join("mosquitto.passwd")).contains("tablet:") {
-        return Err(fail("bad logins", format!("expected mqtt-users:2 refused and no tablet login: {said}")));
+    if ok || !said.contains("mqtt-users:2") || read(&b.etc.join("mosquitto.passwd")).contains("bridge:") {
+        return Err(fail("bad logins", format!("expected mqtt-users:2 refused and no bridge login: {said}")));
     }
     b.unchanged("# the image's config\n", &said).map_err(|e| fail("bad logins", e))?;
 
@@ -384,7 +395,7 @@ fn first_boot() -> Result {
     std::fs::copy(PHOTO, usb.join("images/orange.jpg")).map_err(|e| format!("{PHOTO}: {e}"))?;
     catalog(&usb, "images/orange.jpg")?;
     write(&usb.join("etc/admin-token"), "t0ken\n")?;
-    write(&usb.join("mqtt-users"), "# logins\ntablet s3cret tablet\n")?;
+    write(&usb.join("mqtt-users"), "# logins\nbridge s3cret bridge\n")?;
     write(&b.seed.join("cuebox.toml"), "# the boot partition's seed loses to the stick\n")?;
     let (ok, said) = b.first_boot(&daemon)?;
     if !ok {
@@ -397,7 +408,7 @@ fn first_boot() -> Result {
             "the old config is kept as cuebox.toml.previous",
         ),
         (read(&b.etc.join("admin-token")) == "t0ken\n", "etc/admin-token is installed"),
-        (read(&b.etc.join("mosquitto.passwd")).lines().any(|l| l.starts_with("tablet:")), "the tablet login is added"),
+        (read(&b.etc.join("mosquitto.passwd")).lines().any(|l| l.starts_with("bridge:")), "the seed's login is added"),
         (read(&b.etc.join("mosquitto.passwd")).lines().any(|l| l.starts_with("cuebox:")), "the daemon's login is kept"),
         (b.stamp.exists(), "the stamp is written"),
     ];
@@ -514,10 +525,12 @@ fn mosquitto_acl() -> Result {
     expect(receive(login, overlay, "cuebox/box1/prompt").is_empty(), "the overlay login does not read prompts");
     publish(login, daemon, "cuebox/box1/overlay", "card");
     expect(receive(login, overlay, "cuebox/box1/overlay") == "card", "the overlay login reads the overlay");
-    publish(anonymous, None, "cuebox/box1/cmd/cue", "{\"action\":\"next\"}");
+    publish(anonymous, None, "cuebox/box1/cmd/cue", "{\"action\":\"anonymous\"}");
+    expect(receive(login, daemon, "cuebox/box1/cmd/cue").is_empty(), "a page not signed in sends no command");
+    publish(login, tablet, "cuebox/box1/cmd/cue", "{\"action\":\"next\"}");
     expect(
         receive(login, daemon, "cuebox/box1/cmd/cue") == "{\"action\":\"next\"}",
-        "a page's cmd/cue reaches the daemon",
+        "the tablet login's cmd/cue reaches the daemon",
     );
     publish(login, tablet, "cuebox/box1/chat/in", "question");
     expect(receive(login, daemon, "cuebox/box1/chat/in") == "question", "the tablet's chat/in reaches the daemon");
@@ -531,7 +544,9 @@ fn mosquitto_acl() -> Result {
     if !problems.is_empty() {
         return Err(format!("expected: {}", problems.join("; ")));
     }
-    println!("appliance: mosquitto ACL: logins required on MQTT, pages read and send only cmd/* and chat/in, 13 cases");
+    println!(
+        "appliance: mosquitto ACL: logins required on MQTT, anonymous pages only read, the tablet login sends only cmd/* and chat/in, 14 cases"
+    );
     Ok(())
 }
 

@@ -28,9 +28,8 @@ pub const QEMU_TESTED: &[&str] = &["cuebox-vision", "cuebox-catalog", "cuebox-pa
 /// features and barcodes, and the panel's. Emulation runs a model about 40 times slower than this
 /// machine, so the evaluations, OCR (6 minutes for one test) and the palm detector (the same
 /// tract convolution kernels as the image model) are left to the native run.
-const QEMU_INTEGRATION: &[(&str, &str, &[&str])] = &[
+const QEMU_INTEGRATION: &[(&str, &[&str])] = &[
     (
-        "cuebox-vision",
         "vision",
         &[
             "real_weights_classify_real_photos_into_their_imagenet_class",
@@ -39,8 +38,8 @@ const QEMU_INTEGRATION: &[(&str, &str, &[&str])] = &[
             "a_file_that_is_not_a_model_is_a_clear_error",
         ],
     ),
-    ("cuebox-catalog", "catalog", &["a_chinese_question_finds_its_english_answer_first"]),
-    ("cuebox-panel", "panel", &[]),
+    ("catalog", &["a_chinese_question_finds_its_english_answer_first"]),
+    ("panel", &[]),
 ];
 /// Debian packages for the host: the cross compiler, qemu-user, dpkg-dev (dpkg-shlibdeps).
 pub const APT: &[&str] = &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user", "dpkg-dev"];
@@ -164,15 +163,18 @@ pub fn build() -> Result<PathBuf> {
 /// integration tests of QEMU_INTEGRATION (all of a binary's when its list is empty).
 pub fn test() -> Result {
     let shim = prepare()?;
-    let mut units = cargo_cross(&shim);
-    units.args(["test", "--release", "--target", TARGET, "--lib"]);
-    for krate in QEMU_TESTED {
-        units.args(["--package", krate]);
-    }
-    run(&mut units)?;
-    for (krate, binary, tests) in QEMU_INTEGRATION {
+    // Every run names the same packages, so that features resolve alike and nothing is rebuilt.
+    let tests_of = |selection: &[&str]| {
         let mut c = cargo_cross(&shim);
-        c.args(["test", "--release", "--target", TARGET, "--package", krate, "--test", binary]);
+        c.args(["test", "--release", "--target", TARGET]).args(selection);
+        for krate in QEMU_TESTED {
+            c.args(["--package", krate]);
+        }
+        c
+    };
+    run(&mut tests_of(&["--lib"]))?;
+    for (binary, tests) in QEMU_INTEGRATION {
+        let mut c = tests_of(&["--test", binary]);
         if !tests.is_empty() {
             c.args(["--", "--exact"]).args(*tests);
         }

@@ -80,15 +80,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
     }
 
-    if let BrokerSettings::Embedded { listen, ws_listen, users_file } = &settings.mqtt.broker {
-        let users = users_file.as_deref().map(crate::broker::read_users).transpose()?;
-        if let (Some(users), Some(own)) = (&users, &settings.mqtt.username)
-            && !users.contains_key(own)
-        {
-            anyhow::bail!("mqtt.embedded_users_file has no line for mqtt.username {own:?}");
-        }
-        crate::broker::start(*listen, *ws_listen, users.as_ref())?;
-    }
     let (admin_token, demo_token) = match (&settings.web.admin_token_file, mode) {
         (Some(file), _) => (Some(AdminToken::from_file(file)?), None),
         (None, Mode::Demo { .. }) => {
@@ -108,6 +99,26 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
     metrics.store_set_aside.store(matches!(opened, crate::commands::Opened::SetAside), Ordering::Relaxed);
+    let page_logins = crate::broker::PageLogins::default();
+    let embedded = match &settings.mqtt.broker {
+        BrokerSettings::Embedded { listen, ws_listen, users_file } => {
+            let users = users_file.as_deref().map(crate::broker::read_users).transpose()?;
+            if let (Some(users), Some(own)) = (&users, &settings.mqtt.username)
+                && !users.contains_key(own)
+            {
+                anyhow::bail!("mqtt.embedded_users_file has no line for mqtt.username {own:?}");
+            }
+            let listen = crate::broker::Listen {
+                mqtt: *listen,
+                websocket: *ws_listen,
+                users,
+                daemon_user: settings.mqtt.username.as_deref(),
+                prefix: &prefix,
+            };
+            Some(crate::broker::start(listen, page_logins.clone(), metrics.clone())?)
+        }
+        BrokerSettings::External { .. } => None,
+    };
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);
     let (chat_tx, chat_rx) = std::sync::mpsc::sync_channel(CHAT_QUEUE);
@@ -124,6 +135,10 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         None => None,
     };
     start_connectors(&settings, &chat_sources, cancel.clone(), &tasks)?;
+    let embedded_link = embedded.as_ref().map(|e| (e.inner, e.inner_login.clone()));
+    if let Some(embedded) = embedded {
+        embedded.serve(&cancel, &tasks)?;
+    }
     mqtt::start(
         LinkConfig {
             settings: settings.mqtt.clone(),
@@ -131,6 +146,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
             prefix: prefix.clone(),
             client_id: settings.mqtt.client_id.clone().unwrap_or_else(|| format!("cuebox-{device}")),
             queue: store.auxiliary_tree("mqtt-outbox")?,
+            embedded: embedded_link,
         },
         outbox_rx,
         engine_tx.clone(),
@@ -262,17 +278,25 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         BrokerSettings::Embedded { ws_listen, .. } => Some(ws_listen.port()),
         BrokerSettings::External { .. } => None,
     };
-    let (username, password) = match &settings.web.mqtt_login {
-        Some((user, file)) => (
-            Some(user.clone()),
-            file.as_deref().map(crate::mqtt::read_secret).transpose().context("web.mqtt_password_file")?,
-        ),
-        None => (None, None),
+    let page_login = match (&settings.mqtt.broker, &settings.web.mqtt_login) {
+        (BrokerSettings::Embedded { users_file: None, .. }, _) => web::PageLogin::Open,
+        (BrokerSettings::Embedded { users_file: Some(_), .. }, _) => web::PageLogin::Minted(page_logins),
+        (BrokerSettings::External { .. }, Some((username, file))) => web::PageLogin::Fixed {
+            username: username.clone(),
+            password: file.as_deref().map(crate::mqtt::read_secret).transpose().context("web.mqtt_password_file")?,
+        },
+        (BrokerSettings::External { .. }, None) => web::PageLogin::Anonymous,
     };
-    let page_config = json!({
-        "device": device, "prefix": prefix, "locale": locale, "ws_url": ws_url, "ws_port": ws_port,
-        "username": username, "password": password,
-    });
+    let mut page_base = serde_json::Map::new();
+    for (key, value) in [
+        ("device", json!(device)),
+        ("prefix", json!(prefix)),
+        ("locale", json!(locale)),
+        ("ws_url", json!(ws_url)),
+        ("ws_port", json!(ws_port)),
+    ] {
+        page_base.insert(key.into(), value);
+    }
     let admin = AdminState {
         token: admin_token,
         recognizer: recognizer.clone(),
@@ -283,7 +307,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         sessions: web::Sessions::default(),
     };
     let web_state = WebState {
-        page_config: Arc::new(page_config),
+        pages: Arc::new(web::PageConfig { base: page_base, login: page_login }),
         metrics: metrics.clone(),
         capture: capture_stats.clone(),
         slot: slot.clone(),
@@ -434,10 +458,7 @@ async fn watchdog(capture: Arc<CaptureStats>, metrics: Arc<Metrics>, cancel: Can
 
 /// A fresh admin token for the demo (128 bits from the kernel, hex).
 fn random_token() -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::secret::random_hex(16).context("reading /dev/urandom")
 }
 
 /// SIGINT and SIGTERM stop, SIGHUP reloads; watched from the first moment so that a stop

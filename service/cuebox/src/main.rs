@@ -16,6 +16,7 @@ mod panel;
 mod photo;
 mod progress;
 mod recognition;
+mod secret;
 mod web;
 
 use std::path::{Path, PathBuf};

@@ -104,6 +104,11 @@ pub struct Metrics {
     pub inputs_retained_ignored: AtomicU64,
     /// `cmd/*` messages over the command rate, dropped.
     pub commands_over_rate: AtomicU64,
+    /// Clients the embedded broker's gate turned away: a wrong login, a forbidden will, a bad
+    /// packet or none in time.
+    pub broker_clients_refused: AtomicU64,
+    /// Of those, clients cut off for publishing where their login may not.
+    pub broker_publishes_denied: AtomicU64,
     pub chat_questions: AtomicU64,
     /// Questions dropped by the rate limit or a full queue.
     pub chat_dropped: AtomicU64,
@@ -147,6 +152,8 @@ impl Metrics {
             inputs_rejected: AtomicU64::new(0),
             inputs_retained_ignored: AtomicU64::new(0),
             commands_over_rate: AtomicU64::new(0),
+            broker_clients_refused: AtomicU64::new(0),
+            broker_publishes_denied: AtomicU64::new(0),
             chat_questions: AtomicU64::new(0),
             chat_dropped: AtomicU64::new(0),
             chat_unanswered: AtomicU64::new(0),

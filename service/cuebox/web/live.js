@@ -19,6 +19,17 @@ window.Cuebox = {
       onStatus("online");
       client.subscribe(topics.map((t) => prefix + t), { qos: 1 });
     });
+    client.on("error", async (error) => {
+      // A page login the box no longer knows (it restarted, or newer pages took its place): ask
+      // for a fresh one before the next reconnect.
+      if (error && (error.code === 4 || error.code === 5)) {
+        try {
+          const fresh = await (await fetch("/config.json")).json();
+          client.options.username = fresh.username || undefined;
+          client.options.password = fresh.password || undefined;
+        } catch (e) { /* the next reconnect tries again */ }
+      }
+    });
     client.on("close", () => onStatus("offline"));
     client.on("offline", () => onStatus("offline"));
     client.on("reconnect", () => onStatus("connecting"));

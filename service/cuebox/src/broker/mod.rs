@@ -1,12 +1,24 @@
-//! The embedded MQTT broker (rumqttd) of the default setup: MQTT and MQTT-over-WebSocket,
-//! loopback unless configured otherwise.
+//! The embedded MQTT broker of the default setup: rumqttd on a loopback port of its own, behind
+//! the gate (gate.rs) that serves MQTT and MQTT-over-WebSocket clients, loopback unless
+//! configured otherwise, and lets each do only what its login allows.
+
+mod gate;
+mod packet;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::Metrics;
+use gate::{Gate, Policy};
+pub use gate::{PageLogins, Role};
 
 /// Reads `user:password` lines (blank lines and `#` comments ignored).
 pub fn read_users(path: &Path) -> anyhow::Result<HashMap<String, String>> {
@@ -30,9 +42,9 @@ pub fn read_users(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     Ok(users)
 }
 
-fn server(name: &str, listen: SocketAddr, users: Option<&HashMap<String, String>>) -> ServerSettings {
+fn server(listen: SocketAddr, login: &(String, String)) -> ServerSettings {
     ServerSettings {
-        name: name.to_owned(),
+        name: "inner".to_owned(),
         listen,
         tls: None,
         next_connection_delay_ms: 1,
@@ -40,35 +52,61 @@ fn server(name: &str, listen: SocketAddr, users: Option<&HashMap<String, String>
             connection_timeout_ms: 10_000,
             max_payload_size: 256 * 1024,
             max_inflight_count: 100,
-            auth: users.cloned(),
+            auth: Some(HashMap::from([login.clone()])),
             external_auth: None,
             dynamic_filters: true,
         },
     }
 }
 
-/// Starts the broker on its own threads; it lives as long as the process. With `users`, every
-/// client must log in as one of them.
-pub fn start(listen: SocketAddr, ws_listen: SocketAddr, users: Option<&HashMap<String, String>>) -> anyhow::Result<()> {
-    for (what, address) in [("MQTT", listen), ("MQTT-over-WebSocket", ws_listen)] {
-        if let Err(error) = TcpListener::bind(address) {
-            bail!(
+/// The embedded broker once started: the gate in front, and where the daemon itself connects.
+pub struct Embedded {
+    /// rumqttd's own loopback address, for the daemon's link.
+    pub inner: SocketAddr,
+    /// The login rumqttd accepts (random at each start), for the daemon's link and the gate.
+    pub inner_login: (String, String),
+    gate: Arc<Gate>,
+    listeners: [(std::net::TcpListener, bool); 2],
+}
+
+/// Where the embedded broker listens and who may log in.
+pub struct Listen<'a> {
+    pub mqtt: SocketAddr,
+    pub websocket: SocketAddr,
+    pub users: Option<HashMap<String, String>>,
+    pub daemon_user: Option<&'a str>,
+    pub prefix: &'a str,
+}
+
+/// Starts rumqttd on a loopback port of its own, on its own threads (it lives as long as the
+/// process), and binds the gate's listeners (served by [`Embedded::serve`]).
+pub fn start(listen: Listen<'_>, pages: PageLogins, metrics: Arc<Metrics>) -> anyhow::Result<Embedded> {
+    let mut bound = Vec::new();
+    for (what, address, websocket) in [("MQTT", listen.mqtt, false), ("MQTT-over-WebSocket", listen.websocket, true)] {
+        match std::net::TcpListener::bind(address) {
+            Ok(listener) => bound.push((listener, websocket)),
+            Err(error) => bail!(
                 "embedded broker: cannot listen for {what} on {address}: {error} (is another broker running? \
                  point mqtt.url at it, or change mqtt.embedded_listen / mqtt.embedded_ws_listen)"
-            );
+            ),
         }
     }
+    let listeners: [(std::net::TcpListener, bool); 2] =
+        bound.try_into().map_err(|_| anyhow::anyhow!("embedded broker: two listeners expected"))?;
+    let inner = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|probe| probe.local_addr())
+        .context("embedded broker: no free loopback port")?;
+    let inner_login = ("cuebox-gate".to_owned(), crate::secret::random_hex(32).context("embedded broker login")?);
     let config = Config {
         id: 0,
         router: RouterConfig {
-            max_connections: 256,
+            max_connections: gate::MAX_CLIENTS + 8,
             max_outgoing_packet_count: 200,
             max_segment_size: 1024 * 1024,
             max_segment_count: 8,
             ..RouterConfig::default()
         },
-        v4: Some(HashMap::from([("mqtt".to_owned(), server("mqtt", listen, users))])),
-        ws: Some(HashMap::from([("ws".to_owned(), server("ws", ws_listen, users))])),
+        v4: Some(HashMap::from([("inner".to_owned(), server(inner, &inner_login))])),
         ..Config::default()
     };
     let mut broker = Broker::new(config);
@@ -80,8 +118,34 @@ pub fn start(listen: SocketAddr, ws_listen: SocketAddr, users: Option<&HashMap<S
             }
         })
         .context("starting the embedded broker")?;
-    tracing::info!(%listen, %ws_listen, login_required = users.is_some(), "embedded MQTT broker listening");
-    Ok(())
+    let login_required = listen.users.is_some();
+    let policy = Policy {
+        prefix: listen.prefix.to_owned(),
+        users: listen.users,
+        daemon_user: listen.daemon_user.map(str::to_owned),
+        pages,
+    };
+    let gate = Arc::new(Gate {
+        policy,
+        inner,
+        inner_login: inner_login.clone(),
+        metrics,
+        connections: Arc::new(Semaphore::new(gate::MAX_CLIENTS)),
+    });
+    tracing::info!(listen = %listen.mqtt, ws_listen = %listen.websocket, login_required, "embedded MQTT broker listening");
+    Ok(Embedded { inner, inner_login, gate, listeners })
+}
+
+impl Embedded {
+    /// Serves the gate's listeners until `cancel`.
+    pub fn serve(self, cancel: &CancellationToken, tasks: &TaskTracker) -> anyhow::Result<()> {
+        for (listener, websocket) in self.listeners {
+            listener.set_nonblocking(true).context("embedded broker listener")?;
+            let listener = tokio::net::TcpListener::from_std(listener).context("embedded broker listener")?;
+            tasks.spawn(self.gate.clone().serve(listener, websocket, cancel.clone()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

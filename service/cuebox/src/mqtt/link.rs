@@ -77,9 +77,10 @@ pub enum LinkEvent {
 
 pub fn options(config: &LinkConfig) -> anyhow::Result<MqttOptions> {
     let settings = &config.settings;
-    let (host, port, tls) = match &settings.broker {
-        BrokerSettings::Embedded { listen, .. } => (listen.ip().to_string(), listen.port(), false),
-        BrokerSettings::External { host, port, tls } => (host.clone(), *port, *tls),
+    let (host, port, tls) = match (&settings.broker, &config.embedded) {
+        (BrokerSettings::Embedded { .. }, Some((inner, _))) => (inner.ip().to_string(), inner.port(), false),
+        (BrokerSettings::Embedded { listen, .. }, None) => (listen.ip().to_string(), listen.port(), false),
+        (BrokerSettings::External { host, port, tls }, _) => (host.clone(), *port, *tls),
     };
     let mut options = MqttOptions::new(&config.client_id, host, port);
     options.set_keep_alive(Duration::from_secs(10));
@@ -88,7 +89,9 @@ pub fn options(config: &LinkConfig) -> anyhow::Result<MqttOptions> {
     options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     options.set_clean_session(true);
     options.set_last_will(LastWill::new(topic(&config.prefix, Topic::Availability), "offline", QoS::AtLeastOnce, true));
-    if let Some(user) = &settings.username {
+    if let Some((_, (user, password))) = &config.embedded {
+        options.set_credentials(user, password);
+    } else if let Some(user) = &settings.username {
         let password = match &settings.password_file {
             Some(path) => read_secret(path).context("mqtt.password_file")?,
             None => String::new(),

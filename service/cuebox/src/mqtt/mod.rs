@@ -128,6 +128,8 @@ pub struct LinkConfig {
     pub client_id: String,
     /// Where undelivered QoS 1 messages are kept.
     pub queue: sled::Tree,
+    /// With the embedded broker: its own loopback address and login (behind the gate).
+    pub embedded: Option<(std::net::SocketAddr, (String, String))>,
 }
 
 /// Connects (in the background, retrying) and starts the publisher and poller tasks.

@@ -104,7 +104,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find_map(|c| c.trim().strip_prefix(COOKIE).and_then(|rest| rest.strip_prefix('=')))
 }
 
-fn authorized(s: &WebState, headers: &HeaderMap) -> bool {
+pub(super) fn authorized(s: &WebState, headers: &HeaderMap) -> bool {
     let Some(token) = &s.admin.token else { return false };
     if let Some(candidate) = bearer(headers) {
         return token.matches(candidate);

@@ -25,6 +25,7 @@ pub use admin::{AdminState, AdminToken};
 pub use chat::ChatWebhook;
 pub use session::Sessions;
 
+use crate::broker::Role;
 use crate::chat::sources::ChatSources;
 use crate::metrics::Metrics;
 
@@ -37,8 +38,8 @@ const STALL_MS: u64 = 5000;
 
 #[derive(Clone)]
 pub struct WebState {
-    /// What the pages need to connect: broker URL, topic prefix, device, locale, login.
-    pub page_config: Arc<serde_json::Value>,
+    /// What the pages need to connect: broker URL, topic prefix, device, locale, and how they log in.
+    pub pages: Arc<PageConfig>,
     pub metrics: Arc<Metrics>,
     pub capture: Arc<CaptureStats>,
     pub slot: Arc<FrameSlot>,
@@ -55,13 +56,61 @@ pub fn router(state: WebState) -> Router {
         .route("/assets/live.js", get(|| async { script(LIVE_JS) }))
         .route("/assets/mqtt.min.js", get(|| async { script(MQTT_JS) }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/config.json", get(|State(s): State<WebState>| async move { axum::Json((*s.page_config).clone()) }))
+        .route("/config.json", get(page_config))
         .route("/api/products", get(products))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
         .route("/api/chat", axum::routing::post(chat::receive))
         .merge(admin::router())
         .with_state(state)
+}
+
+/// The pages' configuration: `base` (device, prefix, locale, broker URL) and how a page logs in.
+pub struct PageConfig {
+    pub base: serde_json::Map<String, serde_json::Value>,
+    pub login: PageLogin,
+}
+
+/// How a page logs in to the broker. No lasting password is ever handed to a page that is not
+/// signed in, and where logins are required such a page only reads.
+pub enum PageLogin {
+    /// The embedded broker without logins (loopback, or opened to the LAN on purpose): pages send.
+    Open,
+    /// The embedded broker with logins: a page gets a short-lived login, read-only unless it is
+    /// signed in, then an operator's.
+    Minted(crate::broker::PageLogins),
+    /// An external broker with `web.mqtt_username`: a signed-in page gets that login.
+    Fixed { username: String, password: Option<String> },
+    /// An external broker and no page login: pages connect without one and the broker decides.
+    Anonymous,
+}
+
+/// `GET /config.json`: the base, `username`/`password` for a signed-in page (or an open broker's
+/// none), `can_send` (whether the host's controls will be taken) and `signed_in`.
+async fn page_config(State(s): State<WebState>, headers: axum::http::HeaderMap) -> Response {
+    let signed_in = admin::authorized(&s, &headers);
+    let (login, can_send) = match &s.pages.login {
+        PageLogin::Open | PageLogin::Anonymous => (None, true),
+        PageLogin::Minted(logins) => {
+            let role = if signed_in { Role::Operator } else { Role::Reader };
+            match logins.mint(role, session::SESSION_LIFETIME) {
+                Ok((username, password)) => (Some((username, Some(password))), signed_in),
+                Err(error) => {
+                    tracing::error!(%error, "no page login");
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "no page login\n").into_response();
+                }
+            }
+        }
+        PageLogin::Fixed { username, password } if signed_in => (Some((username.clone(), password.clone())), true),
+        PageLogin::Fixed { .. } => (None, false),
+    };
+    let mut config = s.pages.base.clone();
+    let (username, password) = login.unzip();
+    config.insert("username".into(), username.into());
+    config.insert("password".into(), password.flatten().into());
+    config.insert("can_send".into(), can_send.into());
+    config.insert("signed_in".into(), signed_in.into());
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(config)).into_response()
 }
 
 /// The largest request body of a route that sets no limit of its own.
@@ -248,6 +297,18 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         "counter",
         "cmd/* messages dropped over the command rate.",
         m.commands_over_rate.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "broker_clients_refused_total",
+        "counter",
+        "Clients the embedded broker turned away (wrong login, forbidden will or publish, bad packet).",
+        m.broker_clients_refused.load(Ordering::Relaxed) as f64,
+    );
+    line(
+        "broker_publishes_denied_total",
+        "counter",
+        "Clients of the embedded broker cut off for publishing where their login may not.",
+        m.broker_publishes_denied.load(Ordering::Relaxed) as f64,
     );
     line(
         "chat_questions_total",

@@ -3,7 +3,6 @@
 //! throttled per client address.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -43,9 +42,7 @@ pub enum Attempt {
 impl Sessions {
     /// Opens a session; its id (for the cookie).
     pub fn open(&self) -> std::io::Result<String> {
-        let mut id = [0u8; 32];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut id)?;
-        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::secret::random_hex(32)?;
         let now = Instant::now();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.retain(|_, expires| *expires > now);

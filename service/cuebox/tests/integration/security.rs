@@ -407,3 +407,94 @@ fn check_config_refuses_an_embedded_broker_open_to_the_network_without_logins() 
     let out = run(cuebox().arg("check-config").arg("--config").arg(&file));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+fn get_json(port: u16, path: &str, cookie: Option<&str>) -> (serde_json::Value, String) {
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}\r\n");
+    let (status, _, body) = http(port, request.as_bytes());
+    assert_eq!(status, 200, "{path}");
+    let text = String::from_utf8_lossy(&body).into_owned();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+fn page_login(config: &serde_json::Value) -> crate::support::Login {
+    let username = config["username"].as_str().expect("a page login").to_owned();
+    let password = config["password"].as_str().expect("its password").to_owned();
+    crate::support::Login { username: Some((username, password)), ..Default::default() }
+}
+
+#[test]
+fn the_embedded_broker_lets_each_login_do_only_what_it_may() {
+    use crate::support::{Daemon, DaemonConfig, Login, Subscriber, eventually, free_port, login_refused, short_clips};
+    use rumqttc::QoS;
+    const WAIT: Duration = Duration::from_secs(60);
+
+    let store = demo_store();
+    let dir = store.path();
+    let clips = short_clips(dir);
+    std::fs::write(dir.join("users"), "cuebox:inside-secret\ntablet:tablet-secret\n").unwrap();
+    std::fs::write(dir.join("secret"), "inside-secret\n").unwrap();
+    std::fs::write(dir.join("admin-token"), TOKEN).unwrap();
+    let port = free_port();
+    let mqtt = format!(
+        "url = \"embedded\"\nembedded_listen = \"127.0.0.1:{port}\"\nembedded_ws_listen = \"127.0.0.1:{}\"\nembedded_users_file = \"{dir}/users\"\nusername = \"cuebox\"\npassword_file = \"{dir}/secret\"",
+        free_port(),
+        dir = dir.display()
+    );
+    let config = DaemonConfig::write(dir, "gate", &clips[..1], dir, &mqtt, "");
+    let token = dir.join("admin-token");
+    let daemon = Daemon::start_with_env(&config.path, &[("CUEBOX_WEB_ADMIN_TOKEN_FILE", token.to_str().unwrap())]);
+    eventually("the daemon's own link", WAIT, || config.metric("mqtt_connected") == 1.0);
+    let denied = || config.metric("broker_publishes_denied_total");
+
+    // A page that is not signed in gets a read-only login of its own, and no password of the file.
+    let (page, text) = get_json(config.web_port, "/config.json", None);
+    assert_eq!((page["can_send"].as_bool(), page["signed_in"].as_bool()), (Some(false), Some(false)), "{text}");
+    assert!(!text.contains("secret"), "no password of the users file: {text}");
+    let reader = Subscriber::connect_as(port, "cuebox/gate/#", page_login(&page));
+    reader.wait_for(&config.topic("availability"), WAIT, |m| m.payload == b"online").expect("a page login reads");
+    reader.client.publish(config.topic("cmd/cue"), QoS::AtLeastOnce, false, br#"{"action":"next"}"#.to_vec()).unwrap();
+    eventually("the reader's command refused", WAIT, || denied() == 1.0);
+
+    // A login of the file drives the show, but cannot forge what the daemon publishes.
+    let tablet = Login { username: Some(("tablet".into(), "tablet-secret".into())), ..Login::default() };
+    let operator = Subscriber::connect_as(port, "cuebox/gate/#", tablet);
+    let pin = br#"{"sku":"TUMBLER-BLK-01"}"#.to_vec();
+    operator.client.publish(config.topic("cmd/product"), QoS::AtLeastOnce, false, pin).unwrap();
+    operator
+        .wait_for(&config.topic("product"), WAIT, |m| {
+            m.json()["sku"] == "TUMBLER-BLK-01" && m.json()["source"] == "manual"
+        })
+        .expect("the tablet pins a product");
+    let forged = br#"{"sku":"FORGED","title":"free money"}"#.to_vec();
+    operator.client.publish(config.topic("overlay"), QoS::AtLeastOnce, true, forged.clone()).unwrap();
+    eventually("the forged overlay refused", WAIT, || denied() == 2.0);
+    let watcher = Subscriber::connect_as(
+        port,
+        &config.topic("overlay"),
+        Login { username: Some(("tablet".into(), "tablet-secret".into())), ..Login::default() },
+    );
+    let retained = watcher.wait_for(&config.topic("overlay"), WAIT, |m| m.retain).expect("the retained overlay");
+    assert_ne!(retained.payload, forged, "the broker never saw the forged overlay");
+
+    // A signed-in page gets an operator's login, valid only at this box's gate.
+    let (status, head) = post_form(config.web_port, "/admin/login", &format!("token={TOKEN}"), None);
+    assert_eq!(status, 303, "{head}");
+    let cookie_line = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    let cookie = cookie_line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_owned();
+    let (signed, text) = get_json(config.web_port, "/config.json", Some(&cookie));
+    assert_eq!((signed["can_send"].as_bool(), signed["signed_in"].as_bool()), (Some(true), Some(true)), "{text}");
+    let host = Subscriber::connect_as(port, "cuebox/gate/#", page_login(&signed));
+    let pin = br#"{"sku":"BISCUIT-BOX-01"}"#.to_vec();
+    host.client.publish(config.topic("cmd/product"), QoS::AtLeastOnce, false, pin).unwrap();
+    host.wait_for(&config.topic("product"), WAIT, |m| {
+        m.json()["sku"] == "BISCUIT-BOX-01" && m.json()["source"] == "manual"
+    })
+    .expect("a signed-in page pins a product");
+
+    assert!(login_refused(port, Login::default()), "no login, no connection");
+    let guessed = Login { username: Some(("page-0000000000000000".into(), "guess".into())), ..Login::default() };
+    assert!(login_refused(port, guessed), "a made-up page login is refused");
+    assert_eq!(denied(), 2.0, "no other client was cut off");
+    daemon.stop();
+}
