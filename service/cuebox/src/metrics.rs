@@ -98,6 +98,8 @@ pub struct Metrics {
     pub outbox_depth: AtomicU64,
     pub outbox_delivered: AtomicU64,
     pub outbox_expired: AtomicU64,
+    /// Writes and reads of the outbox's store that failed (a full disk, an I/O error).
+    pub outbox_store_errors: AtomicU64,
     pub inputs_rejected: AtomicU64,
     /// Retained messages on input topics, ignored (a retained command would act again on every
     /// connection).
@@ -144,6 +146,7 @@ impl Metrics {
             outbox_depth: AtomicU64::new(0),
             outbox_delivered: AtomicU64::new(0),
             outbox_expired: AtomicU64::new(0),
+            outbox_store_errors: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
             inputs_retained_ignored: AtomicU64::new(0),
             commands_over_rate: AtomicU64::new(0),

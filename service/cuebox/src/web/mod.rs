@@ -220,6 +220,12 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         m.outbox_expired.load(Ordering::Relaxed) as f64,
     );
     line(
+        "outbox_store_errors_total",
+        "counter",
+        "Writes and reads of the outbox's store that failed (a full disk, an I/O error).",
+        m.outbox_store_errors.load(Ordering::Relaxed) as f64,
+    );
+    line(
         "outbox_dropped_total",
         "counter",
         "Messages dropped because the outbox was full.",
