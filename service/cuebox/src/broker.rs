@@ -8,6 +8,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
+use crate::worker::{Worker, Workers};
+
 /// Reads `user:password` lines (blank lines and `#` comments ignored).
 pub fn read_users(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("mqtt.embedded_users_file {}", path.display()))?;
@@ -47,9 +49,14 @@ fn server(name: &str, listen: SocketAddr, users: Option<&HashMap<String, String>
     }
 }
 
-/// Starts the broker on its own threads; it lives as long as the process. With `users`, every
-/// client must log in as one of them.
-pub fn start(listen: SocketAddr, ws_listen: SocketAddr, users: Option<&HashMap<String, String>>) -> anyhow::Result<()> {
+/// Starts the broker on its own threads, supervised (started again if it stops or panics); it
+/// lives as long as the process. With `users`, every client must log in as one of them.
+pub fn start(
+    listen: SocketAddr,
+    ws_listen: SocketAddr,
+    users: Option<&HashMap<String, String>>,
+    workers: &Workers,
+) -> anyhow::Result<()> {
     for (what, address) in [("MQTT", listen), ("MQTT-over-WebSocket", ws_listen)] {
         if let Err(error) = TcpListener::bind(address) {
             bail!(
@@ -71,15 +78,14 @@ pub fn start(listen: SocketAddr, ws_listen: SocketAddr, users: Option<&HashMap<S
         ws: Some(HashMap::from([("ws".to_owned(), server("ws", ws_listen, users))])),
         ..Config::default()
     };
-    let mut broker = Broker::new(config);
-    std::thread::Builder::new()
-        .name("broker".into())
-        .spawn(move || {
-            if let Err(error) = broker.start() {
-                tracing::error!(?error, "embedded broker stopped");
-            }
-        })
-        .context("starting the embedded broker")?;
+    // rumqttd's `start` returns only once all its listeners have ended; the worker then builds a
+    // new broker on the same addresses after a wait, and `/healthz` says it is restarting.
+    let broker = Worker::spawn("broker", workers, move |_| {
+        Broker::new(config.clone()).start().context("embedded broker")?;
+        anyhow::bail!("the embedded broker stopped: its listeners ended")
+    })?;
+    // It lives as long as the process: rumqttd cannot be asked to stop.
+    drop(broker);
     tracing::info!(%listen, %ws_listen, login_required = users.is_some(), "embedded MQTT broker listening");
     Ok(())
 }

@@ -80,6 +80,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         tracing::warn!("no product has reference photos: nothing can be recognized until some are enrolled");
     }
 
+    let metrics = Arc::new(Metrics::new());
     if let BrokerSettings::Embedded { listen, ws_listen, users_file } = &settings.mqtt.broker {
         let users = users_file.as_deref().map(crate::broker::read_users).transpose()?;
         if let (Some(users), Some(own)) = (&users, &settings.mqtt.username)
@@ -87,7 +88,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         {
             anyhow::bail!("mqtt.embedded_users_file has no line for mqtt.username {own:?}");
         }
-        crate::broker::start(*listen, *ws_listen, users.as_ref())?;
+        crate::broker::start(*listen, *ws_listen, users.as_ref(), &metrics.workers)?;
     }
     let (admin_token, demo_token) = match (&settings.web.admin_token_file, mode) {
         (Some(file), _) => (Some(AdminToken::from_file(file)?), None),
@@ -106,7 +107,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let metrics = Arc::new(Metrics::new());
     metrics.store_set_aside.store(matches!(opened, crate::commands::Opened::SetAside), Ordering::Relaxed);
     let (outbox, outbox_rx) = Outbox::channel(256, metrics.clone());
     let (engine_tx, mut engine_rx) = mpsc::channel(64);

@@ -17,6 +17,7 @@ mod photo;
 mod progress;
 mod recognition;
 mod web;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -209,7 +209,7 @@ pub async fn poll(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                metrics.set_mqtt_connected(true);
                 tracing::info!("MQTT connected");
                 backoff = FIRST;
                 last_error.clear();
@@ -288,7 +288,7 @@ pub async fn poll(
             Ok(Event::Outgoing(Sent::Disconnect)) => break,
             Ok(_) => {}
             Err(error) => {
-                if metrics.mqtt_connected.swap(false, Ordering::Relaxed) {
+                if metrics.set_mqtt_connected(false) {
                     tell(LinkEvent::Disconnected);
                 }
                 let reason = explain(&error);
@@ -305,7 +305,7 @@ pub async fn poll(
             }
         }
     }
-    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    metrics.set_mqtt_connected(false);
     stop.cancel();
 }
 
