@@ -15,6 +15,9 @@ pub struct PersistentQueue {
     /// Messages held, and their bytes (keys and values).
     len: usize,
     bytes: u64,
+    /// Every message up to this sequence number was delivered or expired, even if the store
+    /// could not remove it (a full disk): it is not sent again while the daemon runs.
+    done_through: Option<u64>,
 }
 
 /// A message waiting for delivery.
@@ -47,7 +50,7 @@ impl PersistentQueue {
             len += 1;
             bytes += entry_bytes(&key, &value);
         }
-        Ok(Self { tree, next_seq, capacity, max_bytes, ttl, len, bytes })
+        Ok(Self { tree, next_seq, capacity, max_bytes, ttl, len, bytes, done_through: None })
     }
 
     pub fn len(&self) -> usize {
@@ -88,7 +91,8 @@ impl PersistentQueue {
     pub fn front(&mut self, now_ms: u64) -> Result<(Option<Queued>, u64), QueueError> {
         let mut expired = 0;
         let tree = self.tree.clone();
-        for item in tree.iter() {
+        let first = self.done_through.map_or(0, |done| done + 1);
+        for item in tree.range(first.to_be_bytes()..) {
             let (key, value) = item?;
             match decode(&key, &value) {
                 Some((expires, queued)) if expires > now_ms => return Ok((Some(queued), expired)),
@@ -100,7 +104,10 @@ impl PersistentQueue {
         Ok((None, expired))
     }
 
+    /// Removes a message delivered or expired; should the store fail to, it is still never
+    /// the front again.
     pub fn remove(&mut self, key: &[u8]) -> Result<(), QueueError> {
+        self.done_through = self.done_through.max(Some(seq(key)));
         if let Some(value) = self.tree.remove(key)? {
             self.len = self.len.saturating_sub(1);
             self.bytes = self.bytes.saturating_sub(entry_bytes(key, &value));
@@ -206,5 +213,21 @@ mod tests {
         let (front, expired) = q.front(12_000).unwrap();
         assert_eq!((front.map(|m| m.payload), expired), (Some(b"newer".to_vec()), 1));
         assert_eq!((q.len(), q.bytes()), (1, chat_out));
+    }
+
+    #[tokio::test]
+    async fn a_message_removed_is_never_the_front_again_even_if_the_store_kept_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 10);
+        q.push(Topic::Prompt, b"one", 0).await.unwrap();
+        q.push(Topic::Prompt, b"two", 0).await.unwrap();
+        let (first, _) = q.front(0).unwrap();
+        let first = first.unwrap();
+        let stored = q.tree.get(first.key).unwrap().unwrap();
+        q.remove(&first.key).unwrap();
+        // What a removal the store refused (a full disk) leaves: the entry still there.
+        q.tree.insert(first.key, stored).unwrap();
+        let (front, _) = q.front(0).unwrap();
+        assert_eq!(front.map(|m| m.payload), Some(b"two".to_vec()));
     }
 }

@@ -444,3 +444,98 @@ fn healthz_reports_the_mqtt_link_and_every_worker() {
     eventually("the broker back in /healthz", Duration::from_secs(30), || healthz().contains("\nmqtt connected\n"));
     daemon.stop();
 }
+
+/// A tmpfs of `megabytes` mounted at `path` (the tests run as root), unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, megabytes: u32) -> Self {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self { path: path.to_owned() }
+    }
+
+    /// Writes a file until the disk refuses more.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// The demo catalog with long cue cards (about 18 KB each), imported into a fresh store: a few
+/// prompts then fill one of sled's 512 KiB log segments.
+fn long_prompts_store(dir: &Path) -> std::path::PathBuf {
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(crate::support::asset("demo/images"))
+        .arg(&catalog)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let text = std::fs::read_to_string(crate::support::asset("demo/catalog.yaml")).unwrap();
+    let padded = text.replace("！\"", &format!("！{}\"", "好".repeat(6000)));
+    std::fs::write(catalog.join("catalog.yaml"), padded).unwrap();
+    let store = dir.join("store");
+    let out = run(cuebox().args(["catalog", "import"]).arg(catalog.join("catalog.yaml")).arg("--db").arg(&store));
+    assert!(out.status.success(), "{}", stderr(&out));
+    store
+}
+
+#[test]
+fn a_full_disk_under_the_outbox_is_counted_and_the_daemon_runs_on() {
+    use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, eventually, http_get, short_clips};
+    use rumqttc::QoS;
+    const WAIT: Duration = Duration::from_secs(60);
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let imported = long_prompts_store(dir.path());
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 8);
+    let store = disk.path.join("store");
+    let copied = std::process::Command::new("cp").arg("-r").arg(&imported).arg(&store).status().unwrap();
+    assert!(copied.success());
+    let clips = short_clips(dir.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let config = DaemonConfig::write(dir.path(), "full-disk", &clips[..1], &store, &mqtt, "[faq]\nsemantic = false\n");
+    let live = Subscriber::connect(broker.port, &config.topic("#"));
+    let log = dir.path().join("daemon.log");
+    let mut daemon = Daemon::start_logged(&config.path, &log);
+    live.wait_for(&config.topic("prompt"), WAIT, |m| m.json()["sku"] == "BISCUIT-BOX-01")
+        .expect("the product's first cue card through the outbox");
+
+    // The disk full, then a burst of long prompts (the last cue card again): sled needs a new
+    // log segment and cannot have it.
+    disk.fill();
+    for _ in 0..40 {
+        live.client
+            .publish(config.topic("cmd/cue"), QoS::AtMostOnce, false, br#"{"action":"repeat"}"#.to_vec())
+            .unwrap();
+    }
+    eventually("a failed outbox write counted", WAIT, || config.metric("outbox_store_errors_total") > 0.0);
+    assert!(daemon.is_running(), "the daemon exited:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let health = http_get(config.web_port, "/healthz");
+    assert!(health.contains("\nmqtt connected\n"), "{health}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(text.contains("prompt could not be queued"), "{text}");
+    // A delivered prompt the store could not remove is not sent again and again.
+    let prompts = live.collect(Duration::from_secs(3)).iter().filter(|m| m.topic == config.topic("prompt")).count();
+    assert!(prompts <= 41, "{prompts} prompts for 40 repeats");
+    drop(daemon);
+}
