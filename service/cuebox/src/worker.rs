@@ -93,12 +93,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs `body` on a thread named `name` until `stop`. A body that panics or returns an error
+    /// Runs `body` on a thread named `name` until its stop flag is set. A body that panics or returns an error
     /// before it is asked to stop is started again after a wait; one that returns `Ok` is over.
     pub fn spawn(
         name: &str,
         workers: &Workers,
-        mut body: impl FnMut(&AtomicBool) -> anyhow::Result<()> + Send + 'static,
+        mut body: impl FnMut(&Arc<AtomicBool>) -> anyhow::Result<()> + Send + 'static,
     ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = workers.register(name);
@@ -123,8 +123,8 @@ impl Worker {
 
 fn supervise(
     status: &WorkerStatus,
-    stop: &AtomicBool,
-    body: &mut (impl FnMut(&AtomicBool) -> anyhow::Result<()> + Send),
+    stop: &Arc<AtomicBool>,
+    body: &mut (impl FnMut(&Arc<AtomicBool>) -> anyhow::Result<()> + Send),
 ) {
     let mut wait = RESTART_FIRST;
     while !stop.load(Ordering::Relaxed) {

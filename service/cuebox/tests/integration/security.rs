@@ -426,7 +426,7 @@ fn healthz_reports_the_mqtt_link_and_every_worker() {
         body.starts_with("ok\n") && body.contains("\nmqtt connected\n")
     });
     let body = healthz();
-    for worker in ["corrections", "vision", "barcodes", "text"] {
+    for worker in ["corrections", "chat", "vision", "barcodes", "text"] {
         assert!(body.contains(&format!("\nworker {worker} running (0 restarts)\n")), "{body}");
         assert_eq!(config.metric(&format!("worker_restarts_total{{worker=\"{worker}\"}}")), 0.0);
     }
