@@ -93,8 +93,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs `body` on a thread named `name` until its stop flag is set. A body that panics or returns an error
-    /// before it is asked to stop is started again after a wait; one that returns `Ok` is over.
+    /// Runs `body` on a thread named `name` until its stop flag is set. A body that panics or
+    /// returns an error before it is asked to stop is started again after a wait; one that
+    /// returns `Ok` is over.
     pub fn spawn(
         name: &str,
         workers: &Workers,
