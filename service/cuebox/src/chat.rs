@@ -82,7 +82,7 @@ pub struct ChatThread {
 
 impl ChatThread {
     /// Answers until `stop` is set (which also stops an index build part way).
-    pub fn run(self, questions: Receiver<ViewerMessage>, stop: Arc<AtomicBool>) {
+    pub fn run(&self, questions: &Receiver<ViewerMessage>, stop: &Arc<AtomicBool>) {
         let mut index = Index::default();
         let mut semantic: Option<TextEmbedder> = None;
         let mut semantic_failed = false;

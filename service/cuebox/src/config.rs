@@ -134,6 +134,8 @@ pub struct MqttSection {
     /// How long an undelivered prompt is kept for a broker that is away.
     pub outbox_ttl_s: u64,
     pub outbox_capacity: usize,
+    /// Most bytes of undelivered prompts kept in the store.
+    pub outbox_max_bytes: u64,
     pub home_assistant: bool,
     pub home_assistant_prefix: String,
 }
@@ -155,6 +157,7 @@ impl Default for MqttSection {
             allow_anonymous_lan: false,
             outbox_ttl_s: 300,
             outbox_capacity: 10_000,
+            outbox_max_bytes: 16 * 1024 * 1024,
             home_assistant: false,
             home_assistant_prefix: "homeassistant".into(),
         }
@@ -325,6 +328,7 @@ pub struct MqttSettings {
     pub client_id: Option<String>,
     pub outbox_ttl: Duration,
     pub outbox_capacity: usize,
+    pub outbox_max_bytes: u64,
     /// The Home Assistant discovery prefix, when discovery is on.
     pub home_assistant: Option<String>,
 }
@@ -827,6 +831,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
     }
     check_range(&mut bad, "mqtt.outbox_ttl_s", m.outbox_ttl_s, 1, 86_400);
     check_range(&mut bad, "mqtt.outbox_capacity", m.outbox_capacity, 10, 1_000_000);
+    check_range(&mut bad, "mqtt.outbox_max_bytes", m.outbox_max_bytes, 64 * 1024, 1024 * 1024 * 1024);
     if m.home_assistant_prefix.is_empty() || m.home_assistant_prefix.contains(['+', '#']) {
         bad("mqtt.home_assistant_prefix", "must be a topic without wildcards".into());
     }
@@ -934,6 +939,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
             client_id: m.client_id.clone(),
             outbox_ttl: Duration::from_secs(m.outbox_ttl_s),
             outbox_capacity: m.outbox_capacity,
+            outbox_max_bytes: m.outbox_max_bytes,
             home_assistant: m.home_assistant.then(|| m.home_assistant_prefix.clone()),
         },
         web: WebSettings {
@@ -1161,6 +1167,7 @@ mod tests {
             matches!(s.mqtt.broker, BrokerSettings::Embedded { listen, .. } if listen.to_string() == "127.0.0.1:1883")
         );
         assert_eq!(s.mqtt.outbox_ttl, Duration::from_secs(300));
+        assert_eq!(s.mqtt.outbox_max_bytes, 16 * 1024 * 1024);
         assert!(s.mqtt.home_assistant.is_none());
         assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
         assert!(s.capture.sources.is_none());
@@ -1182,6 +1189,12 @@ mod tests {
         for w in want {
             assert!(got.iter().any(|g| g.starts_with(w)), "missing {w:?} in {got:#?}");
         }
+    }
+
+    #[test]
+    fn the_outbox_byte_bound_is_checked() {
+        let got = problems("[mqtt]\noutbox_max_bytes = 1000\n", &[]);
+        assert_eq!(got, ["cuebox.toml:2: mqtt.outbox_max_bytes: must be between 65536 and 1073741824 (got 1000)"]);
     }
 
     #[test]

@@ -194,14 +194,10 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         engine: engine_tx.clone(),
         metrics: metrics.clone(),
     };
-    let chat_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let chat_thread = std::thread::Builder::new()
-        .name("chat".into())
-        .spawn({
-            let stop = chat_stop.clone();
-            move || chat.run(chat_rx, stop)
-        })
-        .context("starting the chat thread")?;
+    let chat_worker = crate::worker::Worker::spawn("chat", &metrics.workers, move |stop| {
+        chat.run(&chat_rx, stop);
+        Ok(())
+    })?;
     tasks.spawn({
         let cancel = cancel.clone();
         async move {
@@ -337,7 +333,6 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
     tracing::info!("stopping");
     notify(sd_notify::NotifyState::Stopping);
     cancel.cancel();
-    chat_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {
         capture.stop();
         vision.stop();
@@ -347,9 +342,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         if let Some(panel) = panel {
             panel.stop();
         }
-        if chat_thread.join().is_err() {
-            tracing::error!("chat thread panicked");
-        }
+        chat_worker.stop();
     })
     .await?;
     tasks.close();

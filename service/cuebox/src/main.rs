@@ -18,6 +18,7 @@ mod progress;
 mod recognition;
 mod secret;
 mod web;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

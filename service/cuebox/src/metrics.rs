@@ -3,7 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::worker::Workers;
 
 /// The most recent samples of a latency, for percentiles.
 #[derive(Debug, Default)]
@@ -98,6 +100,8 @@ pub struct Metrics {
     pub outbox_depth: AtomicU64,
     pub outbox_delivered: AtomicU64,
     pub outbox_expired: AtomicU64,
+    /// Writes and reads of the outbox's store that failed (a full disk, an I/O error).
+    pub outbox_store_errors: AtomicU64,
     pub inputs_rejected: AtomicU64,
     /// Retained messages on input topics, ignored (a retained command would act again on every
     /// connection).
@@ -123,12 +127,16 @@ pub struct Metrics {
     /// loaded, or given up on).
     pub faq_ready: AtomicBool,
     pub mqtt_connected: AtomicBool,
+    /// Milliseconds since `started` when the MQTT link last connected or lost its connection.
+    mqtt_changed_ms: AtomicU64,
     /// The store was damaged at start and moved aside (the daemon runs on an empty one).
     pub store_set_aside: AtomicBool,
     /// Milliseconds since `started` when the vision loop last made progress.
     pub vision_heartbeat_ms: AtomicU64,
     /// Frames in and recognized per second, over the last metrics interval.
     rates: Mutex<(f64, f64)>,
+    /// The supervised threads and their state.
+    pub workers: Workers,
 }
 
 impl Metrics {
@@ -149,6 +157,7 @@ impl Metrics {
             outbox_depth: AtomicU64::new(0),
             outbox_delivered: AtomicU64::new(0),
             outbox_expired: AtomicU64::new(0),
+            outbox_store_errors: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
             inputs_retained_ignored: AtomicU64::new(0),
             commands_over_rate: AtomicU64::new(0),
@@ -162,9 +171,11 @@ impl Metrics {
             chat_to_mqtt_ms: LatencyWindow::default(),
             faq_ready: AtomicBool::new(false),
             mqtt_connected: AtomicBool::new(false),
+            mqtt_changed_ms: AtomicU64::new(0),
             store_set_aside: AtomicBool::new(false),
             vision_heartbeat_ms: AtomicU64::new(0),
             rates: Mutex::new((0.0, 0.0)),
+            workers: Workers::default(),
         }
     }
 
@@ -175,6 +186,25 @@ impl Metrics {
     /// Frames in and recognized per second, over the last metrics interval.
     pub fn rates(&self) -> (f64, f64) {
         *self.rates.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records whether the MQTT link is connected; returns whether it was.
+    pub fn set_mqtt_connected(&self, connected: bool) -> bool {
+        let was = self.mqtt_connected.swap(connected, Ordering::Relaxed);
+        if was != connected {
+            self.mqtt_changed_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        was
+    }
+
+    /// How long the MQTT link has been without a connection (since start if it never had one);
+    /// `None` while connected.
+    pub fn mqtt_disconnected_for(&self) -> Option<Duration> {
+        if self.mqtt_connected.load(Ordering::Relaxed) {
+            return None;
+        }
+        let since = self.mqtt_changed_ms.load(Ordering::Relaxed);
+        Some(Duration::from_millis((self.started.elapsed().as_millis() as u64).saturating_sub(since)))
     }
 
     pub fn heartbeat(&self) {

@@ -29,7 +29,7 @@ use crate::config::{HardwareSettings, Line};
 use crate::engine::EngineInput;
 use crate::messages::{Command, CueAction};
 use crate::metrics::Metrics;
-use crate::recognition::Worker;
+use crate::worker::Worker;
 
 /// How often the button is read and the lights are driven: the shortest LED flash is 100 ms
 /// and the button's debounce 25 ms.
@@ -144,7 +144,16 @@ pub fn spawn(settings: &HardwareSettings, inputs: PanelInputs) -> anyhow::Result
     ];
     let present: Vec<&str> = parts.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect();
     tracing::info!(parts = %present.join(", "), "panel hardware in use");
-    Worker::spawn("panel", move |stop| run(panel, &inputs, stop)).map(Some)
+    let settings = settings.clone();
+    let metrics = inputs.metrics.clone();
+    let mut opened = Some(panel);
+    Worker::spawn("panel", &metrics.workers, move |stop| {
+        // After a failure the parts are opened again.
+        let panel = opened.take().unwrap_or_else(|| open(&settings));
+        run(panel, &inputs, stop);
+        Ok(())
+    })
+    .map(Some)
 }
 
 fn open(settings: &HardwareSettings) -> LinuxPanel {

@@ -6,10 +6,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use cuebox_capture::{CaptureStats, Frame, FrameSlot};
 use cuebox_catalog::{Reference, Store};
 use cuebox_vision::{
@@ -21,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::config::VisionSettings;
 use crate::engine::{EngineInput, VisionChange};
 use crate::metrics::Metrics;
+use crate::worker::Worker;
 
 mod gallery;
 mod reading;
@@ -194,33 +193,6 @@ impl SharedPreview {
     }
 }
 
-/// A thread that runs until stopped.
-pub struct Worker {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl Worker {
-    pub fn spawn(name: &str, body: impl FnOnce(&AtomicBool) + Send + 'static) -> anyhow::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn({
-                let stop = stop.clone();
-                move || body(&stop)
-            })
-            .with_context(|| format!("starting the {name} thread"))?;
-        Ok(Self { stop, thread })
-    }
-
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if self.thread.join().is_err() {
-            tracing::error!("a recognition thread panicked");
-        }
-    }
-}
-
 /// What the recognition threads work with.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -238,17 +210,26 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn spawn_vision(&self) -> anyhow::Result<Worker> {
         let pipeline = self.clone();
-        Worker::spawn("vision", move |stop| pipeline.recognize_frames(stop))
+        Worker::spawn("vision", &self.metrics.workers, move |stop| {
+            pipeline.recognize_frames(stop);
+            Ok(())
+        })
     }
 
     pub fn spawn_barcodes(&self) -> anyhow::Result<Worker> {
         let pipeline = self.clone();
-        Worker::spawn("barcodes", move |stop| pipeline.read_barcodes(stop))
+        Worker::spawn("barcodes", &self.metrics.workers, move |stop| {
+            pipeline.read_barcodes(stop);
+            Ok(())
+        })
     }
 
     pub fn spawn_text(&self) -> anyhow::Result<Worker> {
         let pipeline = self.clone();
-        Worker::spawn("text", move |stop| pipeline.read_text(stop))
+        Worker::spawn("text", &self.metrics.workers, move |stop| {
+            pipeline.read_text(stop);
+            Ok(())
+        })
     }
 
     fn send(&self, input: EngineInput) {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
+use crate::worker::Worker;
 use gate::{Gate, Policy};
 pub use gate::{PageLogins, Role};
 
@@ -109,15 +110,14 @@ pub fn start(listen: Listen<'_>, pages: PageLogins, metrics: Arc<Metrics>) -> an
         v4: Some(HashMap::from([("inner".to_owned(), server(inner, &inner_login))])),
         ..Config::default()
     };
-    let mut broker = Broker::new(config);
-    std::thread::Builder::new()
-        .name("broker".into())
-        .spawn(move || {
-            if let Err(error) = broker.start() {
-                tracing::error!(?error, "embedded broker stopped");
-            }
-        })
-        .context("starting the embedded broker")?;
+    // rumqttd's `start` returns only once all its listeners have ended; the worker then builds a
+    // new broker on the same address after a wait, and `/healthz` says it is restarting.
+    let broker = Worker::spawn("broker", &metrics.workers, move |_| {
+        Broker::new(config.clone()).start().context("embedded broker")?;
+        anyhow::bail!("the embedded broker stopped: its listeners ended")
+    })?;
+    // It lives as long as the process: rumqttd cannot be asked to stop.
+    drop(broker);
     let login_required = listen.users.is_some();
     let policy = Policy {
         prefix: listen.prefix.to_owned(),

@@ -212,7 +212,7 @@ pub async fn poll(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                metrics.set_mqtt_connected(true);
                 tracing::info!("MQTT connected");
                 backoff = FIRST;
                 last_error.clear();
@@ -291,7 +291,7 @@ pub async fn poll(
             Ok(Event::Outgoing(Sent::Disconnect)) => break,
             Ok(_) => {}
             Err(error) => {
-                if metrics.mqtt_connected.swap(false, Ordering::Relaxed) {
+                if metrics.set_mqtt_connected(false) {
                     tell(LinkEvent::Disconnected);
                 }
                 let reason = explain(&error);
@@ -308,7 +308,7 @@ pub async fn poll(
             }
         }
     }
-    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    metrics.set_mqtt_connected(false);
     stop.cancel();
 }
 

@@ -143,10 +143,18 @@ pub fn start(
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
     let options = link::options(&config)?;
-    let queue =
-        queue::PersistentQueue::new(config.queue.clone(), config.settings.outbox_capacity, config.settings.outbox_ttl)?;
+    let queue = queue::PersistentQueue::new(
+        config.queue.clone(),
+        config.settings.outbox_capacity,
+        config.settings.outbox_max_bytes,
+        config.settings.outbox_ttl,
+    )?;
     if queue.len() > 0 {
-        tracing::info!(waiting = queue.len(), "undelivered messages from before are queued for the broker");
+        tracing::info!(
+            waiting = queue.len(),
+            bytes = queue.bytes(),
+            "undelivered messages from before are queued for the broker"
+        );
     }
     let discovery =
         config.settings.home_assistant.as_deref().map(|p| discovery::configs(p, &config.device, &config.prefix));

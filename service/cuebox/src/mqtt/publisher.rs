@@ -124,8 +124,8 @@ impl Publisher {
                     }
                 }
                 Some(InFlight::Queued(key)) => {
-                    if let Err(error) = self.queue.remove(key) {
-                        tracing::error!(%error, "delivered message could not be removed from the outbox");
+                    if let Err(error) = self.queue.remove(&key) {
+                        self.store_failed("delivered message could not be removed from the outbox", &error);
                     }
                     self.metrics.outbox_delivered.fetch_add(1, Ordering::Relaxed);
                     self.report_depth();
@@ -143,13 +143,16 @@ impl Publisher {
         } else if t.qos() == QoS::AtLeastOnce {
             match self.queue.push(t, &message.payload, now_ms()).await {
                 Ok(()) => self.report_depth(),
-                Err(QueueError::Full(capacity)) => {
+                Err(error @ (QueueError::Full(_) | QueueError::FullOfBytes { .. })) => {
                     let dropped = self.metrics.outbox_dropped.fetch_add(1, Ordering::Relaxed) + 1;
                     if dropped.is_power_of_two() {
-                        tracing::warn!(capacity, dropped, "outbox full: prompt dropped");
+                        tracing::warn!(%error, dropped, "outbox full: prompt dropped");
                     }
                 }
-                Err(error) => tracing::error!(%error, "prompt could not be queued"),
+                Err(error) => {
+                    self.store_failed("prompt could not be queued", &error);
+                    self.report_depth();
+                }
             }
         } else if self.connected {
             if self.volatile.len() == VOLATILE {
@@ -217,7 +220,7 @@ impl Publisher {
                     });
                 }
             }
-            Err(error) => tracing::error!(%error, "outbox unreadable"),
+            Err(error) => self.store_failed("outbox unreadable", &error),
         }
         let m = self.volatile.pop_front()?;
         Some(Send::Publish {
@@ -226,6 +229,15 @@ impl Publisher {
             qos: QoS::AtMostOnce,
             payload: m.payload,
         })
+    }
+
+    /// A write or read of the outbox's store failed (a full disk, an I/O error): counted, and
+    /// logged at the 1st, 2nd, 4th, 8th... failure; the daemon runs on.
+    fn store_failed(&self, what: &str, error: &QueueError) {
+        let failures = self.metrics.outbox_store_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures.is_power_of_two() {
+            tracing::error!(%error, failures, "{what}");
+        }
     }
 
     fn report_depth(&self) {

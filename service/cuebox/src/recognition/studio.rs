@@ -12,8 +12,9 @@ use cuebox_capture::Frame;
 use cuebox_catalog::{Reference, Store, StudioPhase, StudioView};
 use cuebox_vision::{Embedding, RgbView, decode_image, diverse_views, sharpness};
 
-use super::{Recognizer, SharedPreview, Worker, references};
+use super::{Recognizer, SharedPreview, references};
 use crate::metrics::Metrics;
+use crate::worker::Worker;
 
 /// How often a recording takes the camera's latest frame.
 const RECORDING_INTERVAL: Duration = Duration::from_millis(250);
@@ -132,9 +133,12 @@ impl Corrections {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<(Self, Worker)> {
         let (queue, received) = sync_channel(CORRECTIONS_QUEUED);
-        let worker = Worker::spawn("corrections", {
+        let worker = Worker::spawn("corrections", &metrics.workers, {
             let metrics = metrics.clone();
-            move |stop| keep_corrections(&received, stop, &recognizer, &store, &metrics)
+            move |stop| {
+                keep_corrections(&received, stop, &recognizer, &store, &metrics);
+                Ok(())
+            }
         })?;
         Ok((Self { preview, queue, metrics }, worker))
     }

@@ -10,6 +10,7 @@ mod session;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,6 +29,7 @@ pub use session::Sessions;
 use crate::broker::Role;
 use crate::chat::sources::ChatSources;
 use crate::metrics::Metrics;
+use crate::worker::{WorkerState, Workers};
 
 const PROMPTER: &str = include_str!("../../web/prompter.html");
 const OVERLAY: &str = include_str!("../../web/overlay.html");
@@ -35,6 +37,9 @@ const LIVE_JS: &str = include_str!("../../web/live.js");
 const MQTT_JS: &str = include_str!("../../web/vendor/mqtt.min.js");
 /// The vision loop counts as stalled after this long without progress.
 const STALL_MS: u64 = 5000;
+/// How long the MQTT link may be down before `/healthz` answers 503: a broker restart or a
+/// short network outage is ridden out (prompts wait in the outbox), a lasting one is reported.
+const MQTT_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct WebState {
@@ -146,19 +151,59 @@ async fn products(State(s): State<WebState>) -> Response {
 }
 
 async fn healthz(State(s): State<WebState>) -> Response {
-    let camera = s.capture.state();
-    let silence = s.metrics.vision_silence_ms();
-    if camera != CameraState::Streaming {
-        let detail = match &camera {
-            CameraState::Retrying { error } => format!("camera retrying: {error}\n"),
-            other => format!("camera {}\n", other.as_str()),
+    let health = Health {
+        camera: s.capture.state(),
+        vision_silence_ms: s.metrics.vision_silence_ms(),
+        mqtt_disconnected_for: s.metrics.mqtt_disconnected_for(),
+        workers: s.metrics.workers.all().iter().map(|w| (w.name().to_owned(), w.state(), w.restarts())).collect(),
+    };
+    let (healthy, body) = health.report();
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, body).into_response()
+}
+
+/// What `/healthz` looks at.
+struct Health {
+    camera: CameraState,
+    vision_silence_ms: u64,
+    mqtt_disconnected_for: Option<Duration>,
+    /// Each worker's name, state and restarts.
+    workers: Vec<(String, WorkerState, u64)>,
+}
+
+impl Health {
+    /// Whether all is well, and the body: `ok` or the first problem, then one line per part.
+    fn report(&self) -> (bool, String) {
+        let mut parts = Vec::new();
+        let camera = match &self.camera {
+            CameraState::Retrying { error } => format!("camera retrying: {error}"),
+            other => format!("camera {}", other.as_str()),
         };
-        return (StatusCode::SERVICE_UNAVAILABLE, detail).into_response();
+        parts.push((self.camera == CameraState::Streaming, camera));
+        let silence = self.vision_silence_ms;
+        if silence > STALL_MS {
+            parts.push((false, format!("vision stalled for {silence} ms")));
+        } else {
+            parts.push((true, format!("vision progressing ({silence} ms ago)")));
+        }
+        parts.push(match self.mqtt_disconnected_for {
+            None => (true, "mqtt connected".to_owned()),
+            Some(down) => (down <= MQTT_GRACE, format!("mqtt disconnected for {} s", down.as_secs())),
+        });
+        for (name, state, restarts) in &self.workers {
+            parts.push((
+                *state != WorkerState::Restarting,
+                format!("worker {name} {} ({restarts} restarts)", state.as_str()),
+            ));
+        }
+        let first_problem = parts.iter().find(|(fine, _)| !fine).map(|(_, line)| line.as_str());
+        let mut body = format!("{}\n", first_problem.unwrap_or("ok"));
+        for (_, line) in &parts {
+            body += line;
+            body.push('\n');
+        }
+        (first_problem.is_none(), body)
     }
-    if silence > STALL_MS {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("vision stalled for {silence} ms\n")).into_response();
-    }
-    (StatusCode::OK, "ok\n").into_response()
 }
 
 async fn prometheus(State(s): State<WebState>) -> Response {
@@ -269,6 +314,12 @@ async fn prometheus(State(s): State<WebState>) -> Response {
         m.outbox_expired.load(Ordering::Relaxed) as f64,
     );
     line(
+        "outbox_store_errors_total",
+        "counter",
+        "Writes and reads of the outbox's store that failed (a full disk, an I/O error).",
+        m.outbox_store_errors.load(Ordering::Relaxed) as f64,
+    );
+    line(
         "outbox_dropped_total",
         "counter",
         "Messages dropped because the outbox was full.",
@@ -360,6 +411,75 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     );
     line("uptime_seconds", "gauge", "Seconds since the daemon started.", m.started.elapsed().as_secs_f64());
     out += &crate::chat::sources::render_metrics(&s.chat_sources);
+    out += &render_workers(&m.workers);
     out += &m.inference_histogram.render("cuebox_inference_seconds", "Embedding inference time per recognized frame.");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Per supervised worker: its restarts and whether it is waiting to be started again.
+fn render_workers(workers: &Workers) -> String {
+    let workers = workers.all();
+    let mut out = String::from(
+        "# HELP cuebox_worker_restarts_total Times a worker thread panicked or failed and was started again.\n\
+         # TYPE cuebox_worker_restarts_total counter\n",
+    );
+    for w in &workers {
+        let _ = writeln!(out, "cuebox_worker_restarts_total{{worker=\"{}\"}} {}", w.name(), w.restarts());
+    }
+    out += "# HELP cuebox_worker_restarting 1 while a worker waits to be started again after a failure.\n\
+            # TYPE cuebox_worker_restarting gauge\n";
+    for w in &workers {
+        let restarting = u8::from(w.state() == WorkerState::Restarting);
+        let _ = writeln!(out, "cuebox_worker_restarting{{worker=\"{}\"}} {restarting}", w.name());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> Health {
+        Health {
+            camera: CameraState::Streaming,
+            vision_silence_ms: 40,
+            mqtt_disconnected_for: None,
+            workers: vec![("vision".into(), WorkerState::Running, 0), ("panel".into(), WorkerState::Ended, 0)],
+        }
+    }
+
+    #[test]
+    fn healthz_says_ok_then_one_line_per_part() {
+        let (fine, body) = healthy().report();
+        assert!(fine);
+        assert_eq!(
+            body,
+            "ok\ncamera streaming\nvision progressing (40 ms ago)\nmqtt connected\n\
+             worker vision running (0 restarts)\nworker panel ended (0 restarts)\n"
+        );
+    }
+
+    #[test]
+    fn mqtt_down_is_reported_at_once_and_unhealthy_after_the_grace() {
+        let brief = Health { mqtt_disconnected_for: Some(Duration::from_secs(3)), ..healthy() };
+        let (fine, body) = brief.report();
+        assert!(fine, "{body}");
+        assert!(body.starts_with("ok\n") && body.contains("\nmqtt disconnected for 3 s\n"), "{body}");
+        let lasting = Health { mqtt_disconnected_for: Some(MQTT_GRACE + Duration::from_secs(1)), ..healthy() };
+        let (fine, body) = lasting.report();
+        assert!(!fine);
+        assert!(body.starts_with("mqtt disconnected for 31 s\n"), "{body}");
+    }
+
+    #[test]
+    fn a_restarting_worker_is_unhealthy_and_the_camera_comes_first() {
+        let mut health = healthy();
+        health.workers[0] = ("barcodes".into(), WorkerState::Restarting, 7);
+        let (fine, body) = health.report();
+        assert!(!fine);
+        assert!(body.starts_with("worker barcodes restarting (7 restarts)\n"), "{body}");
+        health.camera = CameraState::Retrying { error: "no device".into() };
+        let (_, body) = health.report();
+        assert!(body.starts_with("camera retrying: no device\n"), "{body}");
+    }
 }
