@@ -140,6 +140,30 @@ pub fn import_file(store: &Store, file: &Path, model: &Model, progress: bool) ->
     import_file_named(store, file, &file.display().to_string(), model, progress)
 }
 
+/// The largest catalog file read: a studio's catalog with every language and FAQ is a few MB;
+/// beyond this it is refused before it is read (structure bombs of millions of keys or items).
+pub const MAX_CATALOG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A catalog file's text: a regular file of at most MAX_CATALOG_BYTES, in UTF-8.
+fn read_catalog_text(file: &Path, shown: &str) -> Result<String, BadInput> {
+    use std::io::Read;
+    let bad = |what: String| BadInput(vec![format!("{shown}: {what}")]);
+    let opened = std::fs::File::open(file).map_err(|e| bad(e.to_string()))?;
+    let metadata = opened.metadata().map_err(|e| bad(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if metadata.len() > MAX_CATALOG_BYTES {
+        return Err(bad(format!("{} bytes, above the limit of {MAX_CATALOG_BYTES}", metadata.len())));
+    }
+    let mut bytes = Vec::new();
+    opened.take(MAX_CATALOG_BYTES + 1).read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CATALOG_BYTES {
+        return Err(bad(format!("more than the limit of {MAX_CATALOG_BYTES} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+}
+
 /// As [`import_file`], naming the file `shown` in every message (an uploaded file's own name).
 pub fn import_file_named(
     store: &Store,
@@ -149,7 +173,7 @@ pub fn import_file_named(
     progress: bool,
 ) -> anyhow::Result<ImportReport> {
     let shown = shown.to_owned();
-    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let text = read_catalog_text(file, &shown)?;
     let mut parsed =
         parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -391,7 +415,7 @@ pub fn recognize(
 /// when there is an error.
 pub fn lint(file: &Path) -> anyhow::Result<()> {
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let text = read_catalog_text(file, &shown)?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let findings = cuebox_catalog::lint_source(&text, |image| base.join(image).exists());
     for finding in &findings {
@@ -405,7 +429,7 @@ pub fn lint(file: &Path) -> anyhow::Result<()> {
 /// `cuebox catalog generate`: the catalog with generated cue cards on stdout, the report on stderr.
 pub fn generate(file: &Path, cards: usize, variants: usize) -> anyhow::Result<()> {
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| BadInput(vec![format!("{shown}: {e}")]))?;
+    let text = read_catalog_text(file, &shown)?;
     let parsed =
         parse_catalog(&text).map_err(|problems| BadInput(problems.iter().map(|p| format!("{shown}:{p}")).collect()))?;
     let (catalog, report) = cuebox_catalog::generate_cards(&parsed.catalog, cards, variants);

@@ -153,7 +153,7 @@ async fn admin_page(
     Query(q): Query<TokenQuery>,
 ) -> Response {
     if let Some(candidate) = &q.token {
-        return sign_in_with(&s, peer, candidate);
+        return sign_in_with(&s, peer, candidate, over_tls(&headers));
     }
     if authorized(&s, &headers) {
         return super::page(ADMIN);
@@ -165,12 +165,24 @@ async fn admin_page(
 async fn sign_in(
     State(s): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
-    sign_in_with(&s, peer, &form.token)
+    sign_in_with(&s, peer, &form.token, over_tls(&headers))
 }
 
-fn sign_in_with(s: &WebState, peer: SocketAddr, candidate: &str) -> Response {
+/// Whether the page was asked for over HTTPS, through a proxy that ends TLS in front of the box
+/// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`). A client that claims it only gets a
+/// stricter cookie.
+fn over_tls(headers: &HeaderMap) -> bool {
+    let says = |name: &str, https: &dyn Fn(&str) -> bool| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| https(&v.to_ascii_lowercase()))
+    };
+    says("x-forwarded-proto", &|v| v.trim() == "https")
+        || says("forwarded", &|v| v.split([';', ',']).any(|part| part.trim() == "proto=https"))
+}
+
+fn sign_in_with(s: &WebState, peer: SocketAddr, candidate: &str, secure: bool) -> Response {
     let Some(token) = &s.admin.token else {
         return login_page(s, StatusCode::UNAUTHORIZED, "");
     };
@@ -192,8 +204,9 @@ fn sign_in_with(s: &WebState, peer: SocketAddr, candidate: &str) -> Response {
     match s.admin.sessions.open() {
         Ok(id) => {
             let cookie = format!(
-                "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                super::session::SESSION_LIFETIME.as_secs()
+                "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                super::session::SESSION_LIFETIME.as_secs(),
+                if secure { "; Secure" } else { "" }
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
         }

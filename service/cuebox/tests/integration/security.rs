@@ -286,8 +286,16 @@ fn admin_sign_in_is_a_post_that_opens_an_expiring_session_and_wrong_tokens_are_t
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(cookie_line.contains(attribute), "{attribute} in {cookie_line}");
     }
+    assert!(!cookie_line.contains("Secure"), "plain HTTP: {cookie_line}");
     let cookie = cookie_line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_owned();
     let id = cookie.strip_prefix("cuebox_admin=").expect("the session cookie");
+    let behind_tls = format!(
+        "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Forwarded-Proto: https\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\ntoken={TOKEN}",
+        "token=".len() + TOKEN.len()
+    );
+    let (status, tls_head, _) = http(port, behind_tls.as_bytes());
+    assert_eq!(status, 303, "{tls_head}");
+    assert!(tls_head.contains("; Secure"), "a sign-in through a TLS proxy gets a Secure cookie: {tls_head}");
     assert!(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
     assert_eq!(get_with(port, "/api/status", &cookie), 200);
     assert_eq!(get_with(port, "/api/status", &format!("cuebox_admin={TOKEN}")), 401, "the token is no cookie");
@@ -629,4 +637,35 @@ fn a_full_disk_under_the_outbox_is_counted_and_the_daemon_runs_on() {
     let prompts = live.collect(Duration::from_secs(3)).iter().filter(|m| m.topic == config.topic("prompt")).count();
     assert!(prompts <= 41, "{prompts} prompts for 40 repeats");
     drop(daemon);
+}
+
+#[test]
+fn catalog_structure_bombs_are_refused_quickly_and_change_nothing() {
+    let store = demo_store();
+    let db = store.path();
+    let before = export(db);
+    let dir = tempfile::tempdir().unwrap();
+    let mut bombs: Vec<(&str, Vec<u8>, &str)> =
+        vec![("brackets.yaml", vec![b'['; 10 * 1024 * 1024], "nested too deeply")];
+    let mut keys = b"{".to_vec();
+    for i in 0..4_000_000u32 {
+        keys.extend_from_slice(format!("\"k{i}\":0,").as_bytes());
+    }
+    keys.extend_from_slice(b"\"end\":0}");
+    bombs.push(("keys.json", keys, "above the limit"));
+    let mut items = b"[".to_vec();
+    items.extend(std::iter::repeat_n(&b"0,"[..], 30_000_000).flatten());
+    items.extend_from_slice(b"0]");
+    bombs.push(("items.json", items, "above the limit"));
+    for (name, bytes, said) in bombs {
+        let file = dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        let started = Instant::now();
+        let out = run(cuebox().args(["catalog", "import", "--db"]).arg(db).arg(&file));
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(name) && stderr(&out).contains(said), "{name}: {}", stderr(&out));
+        assert!(took < Duration::from_secs(10), "{name} took {took:?}");
+    }
+    assert_eq!(export(db), before, "nothing changed");
 }
