@@ -283,16 +283,7 @@ pub async fn run(loaded: Loaded, mode: Mode) -> anyhow::Result<()> {
         },
         (BrokerSettings::External { .. }, None) => web::PageLogin::Anonymous,
     };
-    let mut page_base = serde_json::Map::new();
-    for (key, value) in [
-        ("device", json!(device)),
-        ("prefix", json!(prefix)),
-        ("locale", json!(locale)),
-        ("ws_url", json!(ws_url)),
-        ("ws_port", json!(ws_port)),
-    ] {
-        page_base.insert(key.into(), value);
-    }
+    let page_base = web::PageBase { device: device.clone(), prefix: prefix.clone(), locale, ws_url, ws_port };
     let admin = AdminState {
         token: admin_token,
         recognizer: recognizer.clone(),

@@ -22,8 +22,10 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::HeaderValue;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -259,46 +261,9 @@ impl Gate {
         }
     }
 
-    async fn inner_stream(&self) -> Result<TcpStream, String> {
-        TcpStream::connect(self.inner).await.map_err(|e| format!("the embedded broker at {}: {e}", self.inner))
-    }
-
-    async fn tcp_client(&self, mut client: TcpStream) -> Result<(), String> {
-        let mut admission = Admission::new(&self.policy);
-        let mut chunk = vec![0u8; 16 * 1024];
-        let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            loop {
-                let n = client.read(&mut chunk).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("closed before CONNECT".to_owned());
-                }
-                let forward = refused(&mut client, admission.feed(&chunk[..n], &self.inner_login)).await?;
-                if admission.role.is_some() {
-                    return Ok(forward);
-                }
-            }
-        })
-        .await
-        .map_err(|_| "no CONNECT in time".to_owned())??;
-        let mut inner = self.inner_stream().await?;
-        inner.write_all(&first).await.map_err(|e| e.to_string())?;
-        let (mut inner_read, mut inner_write) = inner.into_split();
-        let (mut client_read, mut client_write) = client.into_split();
-        let upstream = async {
-            loop {
-                let n = client_read.read(&mut chunk).await.map_err(|_| Cut::Broken)?;
-                if n == 0 {
-                    return Err(Cut::Broken);
-                }
-                let forward = admission.feed(&chunk[..n], &self.inner_login).map_err(|r| Cut::Denied(r.reason))?;
-                inner_write.write_all(&forward).await.map_err(|_| Cut::Broken)?;
-            }
-        };
-        let downstream = tokio::io::copy(&mut inner_read, &mut client_write);
-        tokio::select! {
-            outcome = upstream => self.denied(outcome),
-            _ = downstream => Ok(()),
-        }
+    async fn tcp_client(&self, client: TcpStream) -> Result<(), String> {
+        let (read, write) = client.into_split();
+        self.relay(TcpIn(read, vec![0; CHUNK]), TcpOut(write)).await
     }
 
     async fn websocket_client(&self, client: TcpStream) -> Result<(), String> {
@@ -312,24 +277,25 @@ impl Gate {
             .await
             .map_err(|_| "no WebSocket handshake in time".to_owned())?
             .map_err(|e| format!("WebSocket handshake: {e}"))?;
-        let (mut sink, mut stream) = socket.split();
+        let (sink, stream) = socket.split();
+        self.relay(WebSocketIn(stream), WebSocketOut(sink)).await
+    }
+
+    /// Admits the client by its CONNECT (answering a refusal), then passes bytes both ways, each
+    /// of the client's packets checked, until either side closes or the client is cut off (Err).
+    async fn relay(&self, mut incoming: impl Incoming, mut outgoing: impl Outgoing) -> Result<(), String> {
         let mut admission = Admission::new(&self.policy);
         let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
-                let data = match stream.next().await {
-                    Some(Ok(Message::Binary(data))) => data,
-                    Some(Ok(Message::Close(_))) | None => return Err("closed before CONNECT".to_owned()),
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(e.to_string()),
-                };
-                match admission.feed(&data, &self.inner_login) {
+                let chunk = incoming.chunk().await.ok_or("closed before CONNECT")?;
+                match admission.feed(&chunk, &self.inner_login) {
                     Ok(forward) if admission.role.is_some() => return Ok(forward),
-                    Ok(_) => continue,
+                    Ok(_) => {}
                     Err(refusal) => {
                         if let Some(reply) = refusal.reply {
-                            let _ = sink.send(Message::Binary(reply.to_vec())).await;
+                            outgoing.send(&reply).await;
                         }
-                        let _ = sink.close().await;
+                        outgoing.close().await;
                         return Err(refusal.reason);
                     }
                 }
@@ -337,70 +303,94 @@ impl Gate {
         })
         .await
         .map_err(|_| "no CONNECT in time".to_owned())??;
-        let mut inner = self.inner_stream().await?;
-        inner.write_all(&first).await.map_err(|e| e.to_string())?;
+        let inner =
+            TcpStream::connect(self.inner).await.map_err(|e| format!("the embedded broker at {}: {e}", self.inner))?;
         let (mut inner_read, mut inner_write) = inner.into_split();
+        inner_write.write_all(&first).await.map_err(|e| e.to_string())?;
         let upstream = async {
-            loop {
-                let data = match stream.next().await {
-                    Some(Ok(Message::Binary(data))) => data,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(Cut::Broken),
-                    Some(Ok(_)) => continue,
-                };
-                let forward = admission.feed(&data, &self.inner_login).map_err(|r| Cut::Denied(r.reason))?;
-                inner_write.write_all(&forward).await.map_err(|_| Cut::Broken)?;
-            }
-        };
-        let downstream = async {
-            let mut chunk = vec![0u8; 16 * 1024];
-            loop {
-                match inner_read.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if sink.send(Message::Binary(chunk[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
+            while let Some(chunk) = incoming.chunk().await {
+                let forward = admission.feed(&chunk, &self.inner_login).map_err(|r| r.reason)?;
+                if inner_write.write_all(&forward).await.is_err() {
+                    break;
                 }
             }
-            let _ = sink.close().await;
+            Ok(())
+        };
+        let downstream = async {
+            let mut buffer = vec![0; CHUNK];
+            while let Ok(n @ 1..) = inner_read.read(&mut buffer).await {
+                if !outgoing.send(buffer.get(..n).unwrap_or_default()).await {
+                    break;
+                }
+            }
+            outgoing.close().await;
         };
         tokio::select! {
-            outcome = upstream => self.denied(outcome),
-            _ = downstream => Ok(()),
-        }
-    }
-
-    /// Counts a client cut off for publishing where it may not.
-    fn denied(&self, outcome: Result<(), Cut>) -> Result<(), String> {
-        match outcome {
-            Err(Cut::Denied(reason)) => {
+            outcome = upstream => outcome.inspect_err(|_| {
                 self.metrics.broker_publishes_denied.fetch_add(1, Ordering::Relaxed);
-                Err(reason)
-            }
-            Ok(()) | Err(Cut::Broken) => Ok(()),
+            }),
+            () = downstream => Ok(()),
         }
     }
 }
 
-/// How an admitted client's connection ended early.
-enum Cut {
-    /// It published where it may not.
-    Denied(String),
-    /// Either side closed or failed.
-    Broken,
+/// The most bytes read at once from either side.
+const CHUNK: usize = 16 * 1024;
+
+/// What a client sends, whatever carries it: None once it closed or failed.
+trait Incoming {
+    async fn chunk(&mut self) -> Option<Vec<u8>>;
 }
 
-/// Sends the refusal's CONNACK, if any, and turns it into the reason.
-async fn refused(client: &mut TcpStream, fed: Result<Vec<u8>, Refusal>) -> Result<Vec<u8>, String> {
-    match fed {
-        Ok(forward) => Ok(forward),
-        Err(refusal) => {
-            if let Some(reply) = refusal.reply {
-                let _ = client.write_all(&reply).await;
+/// Where a client's bytes go: false once it cannot take them.
+trait Outgoing {
+    async fn send(&mut self, bytes: &[u8]) -> bool;
+    async fn close(&mut self);
+}
+
+struct TcpIn(OwnedReadHalf, Vec<u8>);
+struct TcpOut(OwnedWriteHalf);
+type WebSocket = async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<TcpStream>>;
+/// MQTT over WebSocket: the bytes travel in binary messages.
+struct WebSocketIn(SplitStream<WebSocket>);
+struct WebSocketOut(SplitSink<WebSocket, Message>);
+
+impl Incoming for TcpIn {
+    async fn chunk(&mut self) -> Option<Vec<u8>> {
+        let n = self.0.read(&mut self.1).await.ok().filter(|n| *n > 0)?;
+        self.1.get(..n).map(<[u8]>::to_vec)
+    }
+}
+
+impl Outgoing for TcpOut {
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        self.0.write_all(bytes).await.is_ok()
+    }
+
+    async fn close(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+impl Incoming for WebSocketIn {
+    async fn chunk(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.0.next().await? {
+                Ok(Message::Binary(data)) => return Some(data),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
             }
-            Err(refusal.reason)
         }
+    }
+}
+
+impl Outgoing for WebSocketOut {
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        self.0.send(Message::Binary(bytes.to_vec())).await.is_ok()
+    }
+
+    async fn close(&mut self) {
+        let _ = self.0.close().await;
     }
 }
 

@@ -82,18 +82,7 @@ pub struct Listen<'a> {
 /// Starts rumqttd on a loopback port of its own, on its own threads (it lives as long as the
 /// process), and binds the gate's listeners (served by [`Embedded::serve`]).
 pub fn start(listen: Listen<'_>, pages: PageLogins, metrics: Arc<Metrics>) -> anyhow::Result<Embedded> {
-    let mut bound = Vec::new();
-    for (what, address, websocket) in [("MQTT", listen.mqtt, false), ("MQTT-over-WebSocket", listen.websocket, true)] {
-        match std::net::TcpListener::bind(address) {
-            Ok(listener) => bound.push((listener, websocket)),
-            Err(error) => bail!(
-                "embedded broker: cannot listen for {what} on {address}: {error} (is another broker running? \
-                 point mqtt.url at it, or change mqtt.embedded_listen / mqtt.embedded_ws_listen)"
-            ),
-        }
-    }
-    let listeners: [(std::net::TcpListener, bool); 2] =
-        bound.try_into().map_err(|_| anyhow::anyhow!("embedded broker: two listeners expected"))?;
+    let listeners = [(bind("MQTT", listen.mqtt)?, false), (bind("MQTT-over-WebSocket", listen.websocket)?, true)];
     let inner = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|probe| probe.local_addr())
         .context("embedded broker: no free loopback port")?;
@@ -134,6 +123,15 @@ pub fn start(listen: Listen<'_>, pages: PageLogins, metrics: Arc<Metrics>) -> an
     });
     tracing::info!(listen = %listen.mqtt, ws_listen = %listen.websocket, login_required, "embedded MQTT broker listening");
     Ok(Embedded { inner, inner_login, gate, listeners })
+}
+
+fn bind(what: &str, address: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(address).map_err(|error| {
+        anyhow::anyhow!(
+            "embedded broker: cannot listen for {what} on {address}: {error} (is another broker running? \
+             point mqtt.url at it, or change mqtt.embedded_listen / mqtt.embedded_ws_listen)"
+        )
+    })
 }
 
 impl Embedded {

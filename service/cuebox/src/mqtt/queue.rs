@@ -40,15 +40,12 @@ pub enum QueueError {
 
 impl PersistentQueue {
     pub fn new(tree: sled::Tree, capacity: usize, max_bytes: u64, ttl: Duration) -> Result<Self, QueueError> {
-        let next_seq = match tree.last()? {
-            Some((key, _)) => seq(&key) + 1,
-            None => 0,
-        };
-        let (mut len, mut bytes) = (0, 0);
+        let (mut len, mut bytes, mut next_seq) = (0, 0, 0);
         for item in tree.iter() {
             let (key, value) = item?;
             len += 1;
             bytes += entry_bytes(&key, &value);
+            next_seq = seq(&key) + 1;
         }
         Ok(Self { tree, next_seq, capacity, max_bytes, ttl, len, bytes, done_through: None })
     }

@@ -175,11 +175,10 @@ async fn sign_in(
 /// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`). A client that claims it only gets a
 /// stricter cookie.
 fn over_tls(headers: &HeaderMap) -> bool {
-    let says = |name: &str, https: &dyn Fn(&str) -> bool| {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| https(&v.to_ascii_lowercase()))
-    };
-    says("x-forwarded-proto", &|v| v.trim() == "https")
-        || says("forwarded", &|v| v.split([';', ',']).any(|part| part.trim() == "proto=https"))
+    let values =
+        |name: &'static str| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    values("x-forwarded-proto").any(|v| v.trim() == "https")
+        || values("forwarded").any(|v| v.split([';', ',']).any(|part| part.trim() == "proto=https"))
 }
 
 fn sign_in_with(s: &WebState, peer: SocketAddr, candidate: &str, secure: bool) -> Response {

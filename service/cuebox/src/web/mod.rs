@@ -70,10 +70,30 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// The pages' configuration: `base` (device, prefix, locale, broker URL) and how a page logs in.
+/// The pages' configuration: what every page gets, and how a page logs in.
 pub struct PageConfig {
-    pub base: serde_json::Map<String, serde_json::Value>,
+    pub base: PageBase,
     pub login: PageLogin,
+}
+
+#[derive(serde::Serialize)]
+pub struct PageBase {
+    pub device: String,
+    pub prefix: String,
+    pub locale: String,
+    pub ws_url: Option<String>,
+    pub ws_port: Option<u16>,
+}
+
+/// `/config.json`.
+#[derive(serde::Serialize)]
+struct PageReply<'a> {
+    #[serde(flatten)]
+    base: &'a PageBase,
+    username: Option<String>,
+    password: Option<String>,
+    can_send: bool,
+    signed_in: bool,
 }
 
 /// How a page logs in to the broker. No lasting password is ever handed to a page that is not
@@ -109,13 +129,9 @@ async fn page_config(State(s): State<WebState>, headers: axum::http::HeaderMap) 
         PageLogin::Fixed { username, password } if signed_in => (Some((username.clone(), password.clone())), true),
         PageLogin::Fixed { .. } => (None, false),
     };
-    let mut config = s.pages.base.clone();
     let (username, password) = login.unzip();
-    config.insert("username".into(), username.into());
-    config.insert("password".into(), password.flatten().into());
-    config.insert("can_send".into(), can_send.into());
-    config.insert("signed_in".into(), signed_in.into());
-    ([(header::CACHE_CONTROL, "no-store")], axum::Json(config)).into_response()
+    let reply = PageReply { base: &s.pages.base, username, password: password.flatten(), can_send, signed_in };
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(reply)).into_response()
 }
 
 /// The largest request body of a route that sets no limit of its own.
