@@ -3,6 +3,7 @@
 mod assets;
 mod bench;
 mod broker;
+mod capacity;
 mod chat;
 mod commands;
 mod config;

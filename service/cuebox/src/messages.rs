@@ -119,13 +119,16 @@ struct ProductCommand {
     sku: serde_json::Value,
 }
 
+/// The command topics the daemon takes (relative to the device prefix).
+pub const COMMAND_TOPICS: [&str; 2] = ["cmd/cue", "cmd/product"];
+
 /// Parses an input by its topic (relative to the device prefix), strictly.
 pub fn parse_command(topic: &str, payload: &[u8]) -> Result<Command, InputError> {
     if payload.len() > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge(payload.len()));
     }
     let malformed = |e: serde_json::Error| InputError::Malformed(e.to_string());
-    if !matches!(topic, "cmd/cue" | "cmd/product") {
+    if !COMMAND_TOPICS.contains(&topic) {
         return Err(InputError::UnknownTopic);
     }
     // serde would also read a struct from a JSON array; the contract's inputs are objects.

@@ -111,7 +111,8 @@ pub struct Metrics {
     /// Clients the embedded broker's gate turned away: a wrong login, a forbidden will, a bad
     /// packet or none in time.
     pub broker_clients_refused: AtomicU64,
-    /// Of those, clients cut off for publishing where their login may not.
+    /// Of those, clients cut off after logging in: a publish (or retain) their login may not make,
+    /// a subscription beyond the bound of distinct filters, an oversized or malformed packet.
     pub broker_publishes_denied: AtomicU64,
     pub chat_questions: AtomicU64,
     /// Questions dropped by the rate limit or a full queue.

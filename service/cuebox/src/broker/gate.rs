@@ -4,15 +4,17 @@
 //!
 //! Who may do what (the topic prefix is the daemon's `mqtt.topic_prefix`):
 //! - without `mqtt.embedded_users_file` every client is an operator (read everything, publish
-//!   `PREFIX/cmd/...` and `PREFIX/chat/in`); such a broker listens on loopback unless the admin
+//!   the commands `PREFIX/cmd/cue` and `PREFIX/cmd/product`, and `PREFIX/chat/in`); such a broker listens on loopback unless the admin
 //!   said `mqtt.allow_anonymous_lan`;
 //! - with it, a client needs a login: one of the file is an operator, and the daemon's own
 //!   `mqtt.username` may publish anywhere; a page login (see [`PageLogins`]) reads, or is an
 //!   operator when it was minted for a signed-in admin session; anything else is refused.
 //!
-//! A client that publishes where it may not (or names such a topic as its will) is disconnected.
+//! A client that publishes where it may not (or names such a topic as its will) is disconnected,
+//! and so is one that asks the broker to retain what it publishes, unless it is the daemon: the
+//! daemon ignores retained input, and the broker would keep each one in memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,10 +29,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::packet::{self, Connect, Packet, PacketError};
+use crate::capacity::{ConnectionCap, Ticket};
 use crate::metrics::Metrics;
 
 /// What a client may do.
@@ -50,6 +52,7 @@ pub struct Policy {
     pub users: Option<HashMap<String, String>>,
     pub daemon_user: Option<String>,
     pub pages: PageLogins,
+    pub filters: SubscriptionFilters,
 }
 
 impl Policy {
@@ -76,7 +79,7 @@ impl Policy {
             Role::Operator => topic
                 .strip_prefix(self.prefix.as_str())
                 .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| rest == "chat/in" || rest.strip_prefix("cmd/").is_some_and(|c| !c.is_empty())),
+                .is_some_and(|rest| rest == "chat/in" || crate::messages::COMMAND_TOPICS.contains(&rest)),
         }
     }
 }
@@ -131,6 +134,28 @@ impl PageLogins {
     }
 }
 
+/// The topic filters clients have subscribed to, bounded: the broker keeps a log for every filter
+/// it was ever asked for, so new filters beyond [`MAX_FILTERS`] are refused.
+#[derive(Default)]
+pub struct SubscriptionFilters(Mutex<HashSet<String>>);
+
+/// Distinct topic filters the broker is asked to keep; the pages and integrations use a handful.
+pub const MAX_FILTERS: usize = 256;
+
+impl SubscriptionFilters {
+    fn admit(&self, filter: &str) -> bool {
+        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.contains(filter) {
+            return true;
+        }
+        if known.len() >= MAX_FILTERS {
+            return false;
+        }
+        known.insert(filter.to_owned());
+        true
+    }
+}
+
 /// A client's way through the gate, fed with the bytes it sends.
 struct Admission<'a> {
     policy: &'a Policy,
@@ -179,11 +204,11 @@ impl<'a> Admission<'a> {
                 .role(connect.username.as_deref(), connect.password.as_deref())
                 .map_err(|code| Refusal { reply: Some(packet::connack_refused(code)), reason: "wrong login".into() })?;
             if let Some((topic, _)) = &connect.will
-                && !self.policy.may_publish(role, topic)
+                && (!self.policy.may_publish(role, topic) || role != Role::Full && connect.will_retained())
             {
                 return Err(Refusal {
                     reply: Some(packet::connack_refused(packet::NOT_AUTHORISED)),
-                    reason: format!("a will on {topic}, where this client may not publish"),
+                    reason: format!("a will on {topic}, where this client may not publish (or retained)"),
                 });
             }
             self.role = Some(role);
@@ -193,13 +218,28 @@ impl<'a> Admission<'a> {
             packet::CONNECT => Err(Refusal { reply: None, reason: "a second CONNECT".into() }),
             packet::PUBLISH => {
                 let topic = packet::publish_topic(&packet)?;
-                if self.policy.may_publish(role, &topic) {
+                if role != Role::Full && packet::is_retained(&packet) {
+                    Err(Refusal {
+                        reply: None,
+                        reason: format!("a retained publish to {topic}, which the daemon ignores"),
+                    })
+                } else if self.policy.may_publish(role, &topic) {
                     Ok(packet.bytes)
                 } else {
                     Err(Refusal {
                         reply: None,
                         reason: format!("a publish to {topic}, where this client may not publish"),
                     })
+                }
+            }
+            packet::SUBSCRIBE => {
+                let filters = packet::subscribe_filters(&packet)?;
+                match filters.iter().find(|filter| !self.policy.filters.admit(filter)) {
+                    Some(filter) => Err(Refusal {
+                        reply: None,
+                        reason: format!("a subscription to {filter}, beyond {MAX_FILTERS} distinct filters"),
+                    }),
+                    None => Ok(packet.bytes),
                 }
             }
             _ => Ok(packet.bytes),
@@ -214,10 +254,11 @@ pub struct Gate {
     pub inner: SocketAddr,
     pub inner_login: (String, String),
     pub metrics: Arc<Metrics>,
-    pub connections: Arc<Semaphore>,
+    pub connections: ConnectionCap,
 }
 
-/// The most clients the gate holds at once (as the broker behind it); the rest wait in the kernel.
+/// The most clients the gate holds at once (as the broker behind it); a newcomer at the cap
+/// closes the oldest client that has not logged in yet.
 pub const MAX_CLIENTS: usize = 256;
 /// A client must have sent its CONNECT within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,13 +266,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 impl Gate {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, websocket: bool, cancel: CancellationToken) {
         loop {
-            let permit = tokio::select! {
-                _ = cancel.cancelled() => return,
-                permit = self.connections.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return,
-                },
-            };
             let (stream, peer) = tokio::select! {
                 _ = cancel.cancelled() => return,
                 accepted = listener.accept() => match accepted {
@@ -243,30 +277,38 @@ impl Gate {
                     }
                 },
             };
+            let ticket = tokio::select! {
+                _ = cancel.cancelled() => return,
+                ticket = self.connections.admit() => ticket,
+            };
             let gate = self.clone();
             let cancel = cancel.clone();
             tokio::spawn(async move {
                 let outcome = tokio::select! {
                     _ = cancel.cancelled() => Ok(()),
+                    () = ticket.evicted() => Err("closed for a newcomer before it logged in".to_owned()),
                     outcome = async {
-                        if websocket { gate.websocket_client(stream).await } else { gate.tcp_client(stream).await }
+                        if websocket {
+                            gate.websocket_client(stream, &ticket).await
+                        } else {
+                            gate.tcp_client(stream, &ticket).await
+                        }
                     } => outcome,
                 };
                 if let Err(reason) = outcome {
                     gate.metrics.broker_clients_refused.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%peer, %reason, "broker gate: client turned away");
                 }
-                drop(permit);
             });
         }
     }
 
-    async fn tcp_client(&self, client: TcpStream) -> Result<(), String> {
+    async fn tcp_client(&self, client: TcpStream, ticket: &Ticket) -> Result<(), String> {
         let (read, write) = client.into_split();
-        self.relay(TcpIn(read, vec![0; CHUNK]), TcpOut(write)).await
+        self.relay(TcpIn(read, vec![0; CHUNK]), TcpOut(write), ticket).await
     }
 
-    async fn websocket_client(&self, client: TcpStream) -> Result<(), String> {
+    async fn websocket_client(&self, client: TcpStream, ticket: &Ticket) -> Result<(), String> {
         let config = WebSocketConfig {
             max_message_size: Some(packet::MAX_PACKET),
             max_frame_size: Some(packet::MAX_PACKET),
@@ -278,12 +320,18 @@ impl Gate {
             .map_err(|_| "no WebSocket handshake in time".to_owned())?
             .map_err(|e| format!("WebSocket handshake: {e}"))?;
         let (sink, stream) = socket.split();
-        self.relay(WebSocketIn(stream), WebSocketOut(sink)).await
+        self.relay(WebSocketIn(stream), WebSocketOut(sink), ticket).await
     }
 
     /// Admits the client by its CONNECT (answering a refusal), then passes bytes both ways, each
     /// of the client's packets checked, until either side closes or the client is cut off (Err).
-    async fn relay(&self, mut incoming: impl Incoming, mut outgoing: impl Outgoing) -> Result<(), String> {
+    /// Once logged in, the client keeps its place at the gate.
+    async fn relay(
+        &self,
+        mut incoming: impl Incoming,
+        mut outgoing: impl Outgoing,
+        ticket: &Ticket,
+    ) -> Result<(), String> {
         let mut admission = Admission::new(&self.policy);
         let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
             loop {
@@ -303,6 +351,7 @@ impl Gate {
         })
         .await
         .map_err(|_| "no CONNECT in time".to_owned())??;
+        ticket.set_busy(true);
         let inner =
             TcpStream::connect(self.inner).await.map_err(|e| format!("the embedded broker at {}: {e}", self.inner))?;
         let (mut inner_read, mut inner_write) = inner.into_split();
@@ -421,6 +470,7 @@ mod tests {
             users: users.map(|u| u.iter().map(|(n, p)| (n.to_string(), p.to_string())).collect()),
             daemon_user: Some("cuebox".into()),
             pages: PageLogins::default(),
+            filters: SubscriptionFilters::default(),
         }
     }
 
@@ -435,6 +485,8 @@ mod tests {
             "cuebox/box1/cue",
             "cuebox/box1/availability",
             "cuebox/box1/cmd/",
+            "cuebox/box1/cmd/flood-17",
+            "cuebox/box1/cmd/cue/x",
             "cuebox/box2/cmd/cue",
             "cuebox/box1cmd/cue",
             "cuebox/box1/chat/out",
@@ -528,5 +580,57 @@ mod tests {
         reader.feed(&connect(None, reader_login), &inner).unwrap();
         assert_eq!(reader.role, Some(Role::Reader));
         assert!(reader.feed(&publish("cuebox/box1/cmd/cue"), &inner).is_err());
+    }
+
+    #[test]
+    fn only_the_daemon_may_have_the_broker_retain_a_message_or_a_will() {
+        let p = policy(Some(&[("tablet", "tablet-pw"), ("cuebox", "daemon-pw")]));
+        let inner = ("gate".to_owned(), "inner-pw".to_owned());
+        let mut retained = publish("cuebox/box1/cmd/product");
+        if let Some(first) = retained.first_mut() {
+            *first |= 0x01;
+        }
+        let mut tablet = Admission::new(&p);
+        tablet.feed(&connect(None, Some(("tablet", "tablet-pw"))), &inner).unwrap();
+        assert!(tablet.feed(&publish("cuebox/box1/cmd/product"), &inner).is_ok());
+        let refusal = tablet.feed(&retained, &inner).unwrap_err();
+        assert!(refusal.reason.contains("retained"), "{}", refusal.reason);
+        let mut daemon = Admission::new(&p);
+        daemon.feed(&connect(None, Some(("cuebox", "daemon-pw"))), &inner).unwrap();
+        assert_eq!(daemon.feed(&retained, &inner).unwrap(), retained);
+
+        let mut will = Connect::parse(
+            &packet::next_packet(&mut connect(Some("cuebox/box1/chat/in"), Some(("tablet", "tablet-pw"))))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(Admission::new(&p).feed(&will.encode(), &inner).is_ok(), "a will on an input topic, not retained");
+        will.flags |= 0x20;
+        let refusal = Admission::new(&p).feed(&will.encode(), &inner).unwrap_err();
+        assert_eq!(refusal.reply, Some(packet::connack_refused(packet::NOT_AUTHORISED)));
+    }
+
+    #[test]
+    fn distinct_subscription_filters_are_bounded() {
+        let p = policy(None);
+        let inner = ("gate".to_owned(), "inner-pw".to_owned());
+        let subscribe = |filter: &str| {
+            let mut body = vec![0, 1];
+            body.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+            body.extend_from_slice(filter.as_bytes());
+            body.push(0);
+            let mut bytes = vec![0x82, body.len() as u8];
+            bytes.extend_from_slice(&body);
+            bytes
+        };
+        let mut a = Admission::new(&p);
+        a.feed(&connect(None, None), &inner).unwrap();
+        for i in 0..MAX_FILTERS {
+            a.feed(&subscribe(&format!("cuebox/box1/x{i}")), &inner).unwrap();
+        }
+        assert!(a.feed(&subscribe("cuebox/box1/x0"), &inner).is_ok(), "a filter already kept costs nothing");
+        let refusal = a.feed(&subscribe("cuebox/box1/new"), &inner).unwrap_err();
+        assert!(refusal.reason.contains("cuebox/box1/new"), "{}", refusal.reason);
     }
 }

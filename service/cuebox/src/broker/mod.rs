@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::capacity::ConnectionCap;
 use crate::metrics::Metrics;
 use crate::worker::Worker;
 use gate::{Gate, Policy};
@@ -113,13 +113,14 @@ pub fn start(listen: Listen<'_>, pages: PageLogins, metrics: Arc<Metrics>) -> an
         users: listen.users,
         daemon_user: listen.daemon_user.map(str::to_owned),
         pages,
+        filters: gate::SubscriptionFilters::default(),
     };
     let gate = Arc::new(Gate {
         policy,
         inner,
         inner_login: inner_login.clone(),
         metrics,
-        connections: Arc::new(Semaphore::new(gate::MAX_CLIENTS)),
+        connections: ConnectionCap::new(gate::MAX_CLIENTS),
     });
     tracing::info!(listen = %listen.mqtt, ws_listen = %listen.websocket, login_required, "embedded MQTT broker listening");
     Ok(Embedded { inner, inner_login, gate, listeners })

@@ -18,6 +18,7 @@ pub enum PacketError {
 
 pub const CONNECT: u8 = 1;
 pub const PUBLISH: u8 = 3;
+pub const SUBSCRIBE: u8 = 8;
 
 /// One whole packet: its type (the high nibble of the first byte) and all its bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,6 +111,7 @@ pub struct Connect {
 const USERNAME_FLAG: u8 = 0x80;
 const PASSWORD_FLAG: u8 = 0x40;
 const WILL_FLAG: u8 = 0x04;
+const WILL_RETAIN_FLAG: u8 = 0x20;
 
 impl Connect {
     pub fn parse(packet: &Packet) -> Result<Self, PacketError> {
@@ -141,6 +143,11 @@ impl Connect {
             username,
             password,
         })
+    }
+
+    /// Whether the broker is asked to retain the will.
+    pub fn will_retained(&self) -> bool {
+        self.will.is_some() && self.flags & WILL_RETAIN_FLAG != 0
     }
 
     /// The same CONNECT, logging in as `username` with `password`.
@@ -198,6 +205,26 @@ fn put_length(out: &mut Vec<u8>, mut length: usize) {
 /// The topic a PUBLISH packet is sent to.
 pub fn publish_topic(packet: &Packet) -> Result<String, PacketError> {
     Reader { bytes: packet.body(), what: "PUBLISH" }.text()
+}
+
+/// The topic filters a SUBSCRIBE asks for.
+pub fn subscribe_filters(packet: &Packet) -> Result<Vec<String>, PacketError> {
+    let mut r = Reader { bytes: packet.body(), what: "SUBSCRIBE" };
+    r.u16()?;
+    let mut filters = Vec::new();
+    while !r.bytes.is_empty() {
+        filters.push(r.text()?);
+        r.u8()?;
+    }
+    if filters.is_empty() {
+        return Err(PacketError::Malformed("SUBSCRIBE"));
+    }
+    Ok(filters)
+}
+
+/// Whether a PUBLISH asks the broker to retain it (the lowest bit of its first byte).
+pub fn is_retained(packet: &Packet) -> bool {
+    packet.kind == PUBLISH && packet.bytes.first().is_some_and(|first| first & 0x01 != 0)
 }
 
 /// The CONNACK refusing a client: 4 for a bad login, 5 for not authorised, 1 for the protocol.
@@ -273,5 +300,23 @@ mod tests {
         let mut v5 = connect_bytes(None, Some(("a", "b")));
         v5[2 + 6] = 5;
         assert_eq!(Connect::parse(&next_packet(&mut v5).unwrap().unwrap()), Err(PacketError::Protocol(5)));
+    }
+
+    #[test]
+    fn a_subscribe_names_its_filters() {
+        let mut bytes = vec![0x82, 0];
+        let mut body = vec![0, 7];
+        for filter in ["cuebox/a/#", "x/+/y"] {
+            body.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+            body.extend_from_slice(filter.as_bytes());
+            body.push(1);
+        }
+        bytes[1] = body.len() as u8;
+        bytes.extend_from_slice(&body);
+        let packet = next_packet(&mut bytes).unwrap().unwrap();
+        assert_eq!(subscribe_filters(&packet).unwrap(), ["cuebox/a/#", "x/+/y"]);
+        let mut cut = vec![0x82, 5, 0, 7, 0, 9, b'c'];
+        let packet = next_packet(&mut cut).unwrap().unwrap();
+        assert_eq!(subscribe_filters(&packet), Err(PacketError::Malformed("SUBSCRIBE")));
     }
 }

@@ -374,7 +374,7 @@ async fn prometheus(State(s): State<WebState>) -> Response {
     line(
         "broker_publishes_denied_total",
         "counter",
-        "Clients of the embedded broker cut off for publishing where their login may not.",
+        "Clients of the embedded broker cut off after logging in (a publish, retain or subscription refused, a bad packet).",
         m.broker_publishes_denied.load(Ordering::Relaxed) as f64,
     );
     line(

@@ -1,6 +1,7 @@
 //! Serving HTTP with bounds, so that a neighbour on the studio network cannot use up the file
 //! descriptors and memory the camera, the store and MQTT need: at most [`MAX_CONNECTIONS`] open
-//! at once (the others wait in the kernel's queue), a request's headers must arrive within
+//! at once (a newcomer at the cap closes the oldest connection with no request in hand, see
+//! [`ConnectionCap`], so silent sockets cannot keep `/healthz` out), a request's headers must arrive within
 //! [`HEADER_TIMEOUT`], and a connection with no request in flight is closed after
 //! [`IDLE_TIMEOUT`] without traffic ([`FIRST_REQUEST_TIMEOUT`] before its first request).
 
@@ -21,6 +22,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use crate::capacity::{ConnectionCap, Ticket};
 
 /// Most connections served at once.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -68,20 +71,24 @@ impl Activity {
     }
 }
 
-/// Counts a request as in flight until dropped (also when the connection goes away mid-request).
-struct InFlight(Arc<Activity>);
+/// Counts a request as in flight until dropped (also when the connection goes away mid-request);
+/// meanwhile the connection keeps its place.
+struct InFlight(Arc<Activity>, Arc<Ticket>);
 
 impl InFlight {
-    fn begin(activity: Arc<Activity>) -> Self {
+    fn begin(activity: Arc<Activity>, ticket: Arc<Ticket>) -> Self {
         activity.requests.fetch_add(1, Ordering::Relaxed);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self(activity)
+        ticket.set_busy(true);
+        Self(activity, ticket)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.1.set_busy(false);
+        }
         self.0.touch();
     }
 }
@@ -123,17 +130,10 @@ impl AsyncWrite for Tracked {
 
 /// Serves `app` on `listener` until `cancel`, within the bounds above.
 pub async fn serve_bounded(listener: TcpListener, app: Router, cancel: CancellationToken) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let places = ConnectionCap::new(MAX_CONNECTIONS);
     let connections = TaskTracker::new();
     let mut last_error = String::new();
     loop {
-        let slot = tokio::select! {
-            _ = cancel.cancelled() => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -154,11 +154,12 @@ pub async fn serve_bounded(listener: TcpListener, app: Router, cancel: Cancellat
             }
         };
         last_error.clear();
+        let ticket = tokio::select! {
+            _ = cancel.cancelled() => break,
+            ticket = places.admit() => ticket,
+        };
         let (app, cancel) = (app.clone(), cancel.clone());
-        connections.spawn(async move {
-            serve_connection(stream, peer, app, cancel).await;
-            drop(slot);
-        });
+        connections.spawn(serve_connection(stream, peer, app, ticket, cancel));
     }
     connections.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await.is_err() {
@@ -166,13 +167,14 @@ pub async fn serve_bounded(listener: TcpListener, app: Router, cancel: Cancellat
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, cancel: CancellationToken) {
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, ticket: Ticket, cancel: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
+    let ticket = Arc::new(ticket);
     let io = TokioIo::new(Tracked { stream, activity: activity.clone() });
-    let for_requests = activity.clone();
+    let (for_requests, ticket_for_requests) = (activity.clone(), ticket.clone());
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let in_flight = InFlight::begin(for_requests.clone());
+        let in_flight = InFlight::begin(for_requests.clone(), ticket_for_requests.clone());
         let app = app.clone();
         async move {
             let mut request = request.map(axum::body::Body::new);
@@ -200,6 +202,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, canc
                 stopping = true;
                 connection.as_mut().graceful_shutdown();
             }
+            () = ticket.evicted() => return,
             _ = sleep_until_or_forever(deadline) => {
                 if activity.deadline().is_some_and(|d| d <= Instant::now()) {
                     return;

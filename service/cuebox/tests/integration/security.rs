@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{cuebox, demo_store, run, stderr};
+use crate::support::{cuebox, demo_store, run, stderr, stdout};
 
 fn export(db: &Path) -> String {
     let out = run(cuebox().args(["catalog", "export", "--db"]).arg(db));
@@ -557,6 +557,17 @@ impl SmallDisk {
         Self { path: path.to_owned() }
     }
 
+    /// Fills the disk but for `kib` KiB: room for sled to open, not for a new log segment.
+    fn fill_leaving(&self, kib: u64) {
+        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        let path = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string and a statvfs to fill.
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut stats) }, 0);
+        let available = stats.f_bavail as u64 * stats.f_frsize as u64;
+        let filler = vec![0u8; available.saturating_sub(kib * 1024) as usize];
+        std::fs::write(self.path.join("filler"), filler).unwrap();
+    }
+
     /// Writes a file until the disk refuses more.
     fn fill(&self) {
         use std::io::Write;
@@ -647,6 +658,40 @@ fn a_full_disk_under_the_outbox_is_counted_and_the_daemon_runs_on() {
     assert!(!text.contains("panicked"), "{text}");
     assert!(text.contains("prompt could not be queued"), "{text}");
     drop(daemon);
+}
+
+#[test]
+fn a_full_disk_during_an_import_fails_it_whole_and_keeps_the_catalog_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_catalog = long_prompts_store(dir.path());
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 16);
+    let store = disk.path.join("store");
+    let demo = run(cuebox()
+        .args(["catalog", "import"])
+        .arg(crate::support::asset("demo/catalog.yaml"))
+        .arg("--db")
+        .arg(&store));
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    let before = export(&store);
+
+    // The long cue cards do not fit in what is left: sled opens the store, then runs out of room.
+    disk.fill_leaving(256);
+    let catalog = dir.path().join("catalog/catalog.yaml");
+    let started = Instant::now();
+    let out = run(cuebox().args(["catalog", "import"]).arg(&catalog).arg("--db").arg(&store));
+    assert!(!out.status.success(), "an import onto a full disk cannot succeed: {}", stdout(&out));
+    let said = stderr(&out);
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(said.to_lowercase().contains("no space") || said.contains("store"), "a clear error: {said}");
+    assert!(started.elapsed() < Duration::from_secs(120), "{:?}", started.elapsed());
+
+    // With room again, the store holds the catalog of before, and takes the new one.
+    std::fs::remove_file(disk.path.join("filler")).unwrap();
+    assert_eq!(export(&store), before, "the failed import changed nothing");
+    let again = run(cuebox().args(["catalog", "import"]).arg(&catalog).arg("--db").arg(&store));
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_ne!(export(&store), before);
+    drop(long_catalog);
 }
 
 #[test]
