@@ -94,7 +94,7 @@ mod tests {
         (0..side * side)
             .flat_map(|i| {
                 let (x, y) = (i % side, i / side);
-                let v = if (x / cell + y / cell) % 2 == 0 { 230 } else { 20 };
+                let v = if (x / cell + y / cell).is_multiple_of(2) { 230 } else { 20 };
                 [v, v, v]
             })
             .collect()
