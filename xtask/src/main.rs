@@ -10,6 +10,8 @@ use std::process::{Command, ExitCode};
 mod appliance;
 mod cross;
 mod deb;
+#[cfg(test)]
+mod tidy;
 mod yocto;
 
 type Result<T = ()> = std::result::Result<T, String>;
