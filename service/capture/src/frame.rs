@@ -45,18 +45,19 @@ impl Frame {
         let video = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(|_| FrameError::Map)?;
         let (width, height) = (info.width(), info.height());
         let plane = video.plane_data(0).map_err(|_| FrameError::Map)?;
-        let stride = usize::try_from(info.stride()[0]).unwrap_or(0);
+        let stride = info.stride().first().and_then(|s| usize::try_from(*s).ok()).unwrap_or(0);
         let row = width as usize * 3;
         let needed = if height == 0 { 0 } else { stride * (height as usize - 1) + row };
         if stride < row || plane.len() < needed {
             return Err(FrameError::PlaneTooSmall { len: plane.len(), width, height, stride });
         }
+        let too_small = || FrameError::PlaneTooSmall { len: plane.len(), width, height, stride };
         let rgb = if stride == row {
-            plane[..row * height as usize].to_vec()
+            plane.get(..row * height as usize).ok_or_else(too_small)?.to_vec()
         } else {
             let mut rgb = Vec::with_capacity(row * height as usize);
             for line in plane.chunks(stride).take(height as usize) {
-                rgb.extend_from_slice(&line[..row]);
+                rgb.extend_from_slice(line.get(..row).ok_or_else(too_small)?);
             }
             rgb
         };

@@ -121,13 +121,15 @@ struct Supervisor {
 impl Supervisor {
     fn run(mut self) {
         let CaptureConfig { width, height, fps, backend, .. } = self.config;
-        tracing::info!(source = %self.config.sources[0].redacted(), width, height, fps, %backend, "camera starting");
+        // `Capture::start` refuses a configuration without sources.
+        let Some(first) = self.config.sources.first() else { return };
+        tracing::info!(source = %first.redacted(), width, height, fps, %backend, "camera starting");
         let mut index = 0;
         let mut backoff = self.config.backoff.first;
         let mut failures_in_a_row: u64 = 0;
         let mut last_error = None::<String>;
         while !self.stopping {
-            let source = self.config.sources[index].clone();
+            let Some(source) = self.config.sources.get(index).cloned() else { break };
             let (ended, delivered) = self.attempt(&source);
             if delivered {
                 backoff = self.config.backoff.first;

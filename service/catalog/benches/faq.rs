@@ -3,6 +3,14 @@
 //! dominates the latter. Each prints its latency percentiles over single questions, then
 //! criterion measures questions per second.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a failed unwrap, expect or index stops the benchmark"
+)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};

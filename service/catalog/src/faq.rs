@@ -228,19 +228,21 @@ impl FaqIndex {
     pub fn ask(&self, question: &str, in_view: Option<&str>, limit: usize) -> Result<Vec<Answer>, FaqError> {
         let language = Language::detect(question);
         let (scores, across_languages) = self.scores(question, language, in_view)?;
-        let mut scored: Vec<(usize, f32)> = scores
+        let mut scored: Vec<(usize, f32, bool)> = scores
             .into_iter()
+            .zip(across_languages)
             .enumerate()
-            .filter(|&(entry, score)| {
-                let min_score = if across_languages[entry] { self.cross_min_score } else { self.min_score };
+            .filter(|&(_, (score, across))| {
+                let min_score = if across { self.cross_min_score } else { self.min_score };
                 score >= min_score && score > 0.0
             })
+            .map(|(entry, (score, across))| (entry, score, across))
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(limit);
         Ok(scored
             .into_iter()
-            .filter_map(|(entry, score)| self.answer(entry, score, language, across_languages[entry]))
+            .filter_map(|(entry, score, across)| self.answer(entry, score, language, across))
             .collect())
     }
 
@@ -276,7 +278,7 @@ impl FaqIndex {
         for (score, entry) in scores.iter_mut().zip(&self.entries) {
             match (entry.product, in_view) {
                 (Some(product), Some(_)) if Some(product) == in_view && !names_another => *score *= IN_VIEW_FACTOR,
-                (Some(product), Some(_)) if Some(product) != in_view && !named[product] => {
+                (Some(product), Some(_)) if Some(product) != in_view && !named.get(product).is_some_and(|n| *n) => {
                     *score *= OTHER_PRODUCT_FACTOR
                 }
                 _ => {}
@@ -293,16 +295,18 @@ impl FaqIndex {
             let in_name: Vec<u64> = self.products.iter().map(|p| name_positions(p, view, view_terms)).collect();
             let view_factor = if view == View::Sounds { SOUND_VIEW_FACTOR } else { 1.0 };
             for documents in [&self.phrasings, &self.answers] {
-                let index = &documents.views[view as usize];
+                let Some(index) = documents.views.get(view as usize) else { continue };
                 let query = index.query(view_terms);
                 if query.total_weight <= 0.0 {
                     continue;
                 }
                 for (doc, found) in index.matches(&query) {
-                    let entry = documents.entry_of[doc as usize] as usize;
+                    let Some(&entry) = documents.entry_of.get(doc as usize) else { continue };
+                    let entry = entry as usize;
                     let mut explained = found.explained;
-                    if let Some(product) = self.entries[entry].product {
-                        explained += NAME_CREDIT * weight_of(&query, in_name[product] & !found.terms);
+                    if let Some(product) = self.entries.get(entry).and_then(|e| e.product) {
+                        let in_name = in_name.get(product).copied().unwrap_or(0);
+                        explained += NAME_CREDIT * weight_of(&query, in_name & !found.terms);
                     }
                     let question_covered = (explained / query.total_weight).min(1.0);
                     let score = match documents.field {
@@ -313,7 +317,9 @@ impl FaqIndex {
                         }
                         Field::Answer => ANSWER_FACTOR * question_covered,
                     };
-                    best[entry] = best[entry].max(view_factor * score);
+                    if let Some(best) = best.get_mut(entry) {
+                        *best = best.max(view_factor * score);
+                    }
                 }
             }
         }
@@ -332,7 +338,7 @@ impl FaqIndex {
         self.products
             .iter()
             .map(|product| {
-                let name_words = &product.name_terms[View::Words as usize];
+                let name_words = View::Words.of(&product.name_terms);
                 words.iter().any(|word| name_words.binary_search(word).is_ok())
                     || terms.compounds().iter().any(|compound| product.name_compounds.binary_search(compound).is_ok())
             })
@@ -340,11 +346,11 @@ impl FaqIndex {
     }
 
     fn answer(&self, entry: usize, score: f32, language: Language, across_languages: bool) -> Option<Answer> {
-        let entry = &self.entries[entry];
+        let entry = self.entries.get(entry)?;
         let (locale, variants) = entry.answer.resolve(language.code(), &self.default_locale)?;
         Some(Answer {
             faq_id: entry.id.clone(),
-            sku: entry.product.map(|p| self.products[p].sku.clone()),
+            sku: entry.product.and_then(|p| self.products.get(p)).map(|p| p.sku.clone()),
             answer: variants.first()?.clone(),
             locale: locale.to_owned(),
             question_lang: language.code().to_owned(),
@@ -371,7 +377,7 @@ fn product_terms(product: &Product, analyzer: &Analyzer) -> ProductTerms {
 
 /// The positions (as bits, the first 64) of the terms of a question found in a product's name.
 fn name_positions(product: &ProductTerms, view: View, terms: &[String]) -> u64 {
-    let name_terms = &product.name_terms[view as usize];
+    let name_terms = view.of(&product.name_terms);
     terms
         .iter()
         .take(64)

@@ -32,7 +32,7 @@ fn bigrams(text: &str) -> HashSet<(char, char)> {
     let chars: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
     match chars.as_slice() {
         [only] => HashSet::from([(*only, ' ')]),
-        _ => chars.windows(2).map(|w| (w[0], w[1])).collect(),
+        _ => chars.iter().copied().zip(chars.iter().copied().skip(1)).collect(),
     }
 }
 
@@ -209,6 +209,12 @@ fn generate_for_product(
     cards.into_iter().map(|(card, kind, _)| (card, kind)).collect()
 }
 
+/// The templates from `start` on, then those before it.
+fn rotated<'a>(templates: &'a [&'a str], start: usize) -> impl Iterator<Item = &'a &'a str> {
+    let (before, after) = templates.split_at_checked(start).unwrap_or((templates, &[]));
+    after.iter().chain(before)
+}
+
 fn kind_id(kind: CardKind) -> &'static str {
     match kind {
         CardKind::Intro => "intro",
@@ -231,7 +237,7 @@ fn choose_variants(
 ) -> Vec<String> {
     let start = if templates.is_empty() { 0 } else { (seed % templates.len() as u64) as usize };
     let mut filled: Vec<(usize, String)> =
-        templates[start..].iter().chain(&templates[..start]).filter_map(|template| slots.fill(template)).collect();
+        rotated(templates, start).filter_map(|template| slots.fill(template)).collect();
     filled.sort_by_key(|(used, _)| Reverse(*used));
     let mut chosen: Vec<String> = Vec::new();
     for (_, text) in filled {

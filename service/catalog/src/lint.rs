@@ -588,7 +588,7 @@ impl Linter {
     fn repeated_variants(&mut self, text: &Text, path: &str) {
         for (locale, variants) in &text.0 {
             for (later, variant) in variants.iter().enumerate() {
-                let earlier = variants[..later].iter().enumerate().find_map(|(i, other)| {
+                let earlier = variants.iter().take(later).enumerate().find_map(|(i, other)| {
                     let score = text_similarity(other, variant);
                     (score >= CUE_NEAR_DUPLICATE).then_some((i, score))
                 });

@@ -491,9 +491,9 @@ fn barcode_problem(code: &str) -> Option<String> {
     let numeric = code.bytes().all(|b| b.is_ascii_digit());
     if numeric && matches!(code.len(), 8 | 12 | 13) {
         let digits: Vec<u32> = code.bytes().map(|b| u32::from(b - b'0')).collect();
-        let (body, check) = digits.split_at(digits.len() - 1);
+        let (check, body) = digits.split_last()?;
         let sum: u32 = body.iter().rev().enumerate().map(|(i, d)| if i % 2 == 0 { d * 3 } else { *d }).sum();
-        if (10 - sum % 10) % 10 != check[0] {
+        if (10 - sum % 10) % 10 != *check {
             return Some(format!("{code} has a wrong check digit (EAN/UPC)"));
         }
     }

@@ -223,8 +223,10 @@ impl Store {
         let mut out = Vec::new();
         for item in self.catalog.scan_prefix(key(generation, REFERENCE, b"")) {
             let (k, v) = item?;
-            let sku = String::from_utf8_lossy(&k[10..k.len() - 5]).into_owned();
-            out.push(decode_reference(sku, &v).map_err(|message| StoreError::Corrupt { key: printable(&k), message })?);
+            let corrupt = |message: String| StoreError::Corrupt { key: printable(&k), message };
+            let sku = k.get(10..k.len().saturating_sub(5)).ok_or_else(|| corrupt("a key too short".into()))?;
+            let sku = String::from_utf8_lossy(sku).into_owned();
+            out.push(decode_reference(sku, &v).map_err(corrupt)?);
         }
         Ok(out)
     }
@@ -346,7 +348,7 @@ fn reference_key(generation: u64, sku: &str, index: u32) -> Vec<u8> {
 }
 
 fn index_of(k: &[u8]) -> u32 {
-    k[k.len() - 4..].try_into().map(u32::from_be_bytes).unwrap_or(0)
+    k.last_chunk().map_or(0, |b| u32::from_be_bytes(*b))
 }
 
 fn generation_of(k: &[u8]) -> Option<u64> {
@@ -379,7 +381,7 @@ fn decode_reference(sku: String, bytes: &[u8]) -> Result<Reference, String> {
     let meta: ReferenceMeta = serde_json::from_slice(meta).map_err(|e| e.to_string())?;
     let vector_end = 4 + len + 4 * meta.dimensions;
     let floats = bytes.get(4 + len..vector_end).ok_or("truncated vector")?;
-    let vector = floats.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let vector = floats.as_chunks().0.iter().map(|c| f32::from_le_bytes(*c)).collect();
     let features_end = vector_end + meta.features;
     let features = bytes.get(vector_end..features_end).ok_or("truncated local features")?.to_vec();
     let thumbnail = bytes.get(features_end..).unwrap_or_default().to_vec();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::{AxesMapping, AxisOp, TractErrorContext, TypedModelPatch, ensure};
+use tract_onnx::tract_core::internal::{AxesMapping, AxisOp, TractErrorContext, TypedModelPatch, ensure, format_err};
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::tract_linalg::block_quant::{BlockQuant, BlockQuantFact, BlockQuantStorage, Q4_0};
@@ -120,7 +120,7 @@ impl TextEmbedder {
         let key = [self.sha256().as_bytes(), &[b'\n', side as u8, b'\n'], text.as_bytes()].concat();
         let stored = self.remembered.as_ref().and_then(|tree| tree.get(&key).ok().flatten());
         if let Some(bytes) = stored.filter(|bytes| bytes.len() == TEXT_EMBEDDING_DIM * 4) {
-            let embedding = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let embedding = bytes.as_chunks().0.iter().map(|b| f32::from_le_bytes(*b)).collect();
             return Ok((embedding, key));
         }
         let embedding = match side {
@@ -175,8 +175,9 @@ impl TextEmbedder {
         let tokens = Tensor::from_shape(&[1, ids.len(), TEXT_EMBEDDING_DIM], &rows).map_err(inference_error)?;
         let mask = Tensor::from_shape(&[1, ids.len()], &vec![1i64; ids.len()]).map_err(inference_error)?;
         let outputs = self.shared.plan.run(tvec!(tokens.into(), mask.into())).map_err(inference_error)?;
+        let output = outputs.first().ok_or_else(|| TextEmbeddingError::Inference("the model gave no output".into()))?;
         let embedding: Vec<f32> =
-            outputs[0].to_plain_array_view::<f32>().map_err(inference_error)?.iter().copied().collect();
+            output.to_plain_array_view::<f32>().map_err(inference_error)?.iter().copied().collect();
         if embedding.len() != TEXT_EMBEDDING_DIM || embedding.iter().any(|v| !v.is_finite()) {
             return Err(TextEmbeddingError::Inference(format!(
                 "expected {TEXT_EMBEDDING_DIM} finite values, got {} values",
@@ -216,21 +217,24 @@ fn block_quantise_linears(model: &mut TypedModel) -> TractResult<usize> {
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(einsum) = node.op_as::<EinSum>() else { continue };
-        if node.inputs.len() != 2 || einsum.axes.to_string() != "bskj,okj->bso" {
+        let &[input, weight_input] = node.inputs.as_slice() else { continue };
+        if einsum.axes.to_string() != "bskj,okj->bso" {
             continue;
         }
-        let reshape = model.node(node.inputs[0].node);
+        let reshape = model.node(input.node);
         let Some(AxisOp::Reshape(_, from, to)) = reshape.op_as::<AxisOp>() else { continue };
-        if from.len() != 1 || to.len() != 2 || to[1] != BLOCK_WEIGHTS.to_dim() {
+        if from.len() != 1 || to.len() != 2 || to.get(1) != Some(&BLOCK_WEIGHTS.to_dim()) {
             continue;
         }
-        let x = reshape.inputs[0];
-        let weight_node = model.node(node.inputs[1].node);
+        let Some(&x) = reshape.inputs.first() else { continue };
+        let weight_node = model.node(weight_input.node);
         let Some(prefix) = weight_node.name.trim_end_matches(".0").strip_suffix("_w") else { continue };
         let codes = named_const(model, &format!("{prefix}_codes"))?;
         let scales = named_const(model, &format!("{prefix}_scales"))?;
-        let folded = model.outlet_fact(node.inputs[1])?.konst.clone().context("weight is not a constant")?;
-        let (n, blocks) = (codes.shape()[0], codes.shape()[1]);
+        let folded = model.outlet_fact(weight_input)?.konst.clone().context("weight is not a constant")?;
+        let &[n, blocks, _] = codes.shape() else {
+            return Err(format_err!("{prefix}: codes are not [N, blocks, {BLOCK_WEIGHTS}]"));
+        };
         let k = blocks * BLOCK_WEIGHTS;
         ensure!(
             codes.shape() == [n, blocks, BLOCK_WEIGHTS]
@@ -248,7 +252,11 @@ fn block_quantise_linears(model: &mut TypedModel) -> TractResult<usize> {
         let folded = folded.try_as_plain_ram()?;
         let folded: &[f32] = folded.as_slice()?;
         ensure!(
-            folded.iter().enumerate().all(|(at, w)| *w == f32::from(codes[at]) * scales[at / BLOCK_WEIGHTS]),
+            folded
+                .iter()
+                .zip(codes)
+                .enumerate()
+                .all(|(at, (w, c))| scales.get(at / BLOCK_WEIGHTS).is_some_and(|s| *w == f32::from(*c) * s)),
             "{prefix}: weight is not codes * scales"
         );
         let nibbles: Vec<u8> = codes.iter().map(|c| (c + 8) as u8).collect();
@@ -262,9 +270,13 @@ fn block_quantise_linears(model: &mut TypedModel) -> TractResult<usize> {
 
         let mut patch = TypedModelPatch::default();
         let x = patch.tap_model(model, x)?;
-        let weight = patch.wire_node(format!("{prefix}_q4_0"), weight, &[])?[0];
+        let weight = patch.wire_node(format!("{prefix}_q4_0"), weight, &[])?.into_iter().next().context("no outlet")?;
         let axes = AxesMapping::from_strs(&["bsk", "gnk"], &["bsn"])?;
-        let y = patch.wire_node(&node.name, EinSum::new(axes, f32::datum_type()), &[x, weight])?[0];
+        let y = patch
+            .wire_node(&node.name, EinSum::new(axes, f32::datum_type()), &[x, weight])?
+            .into_iter()
+            .next()
+            .context("no outlet")?;
         patch.shunt_outside(model, OutletId::new(id, 0), y)?;
         patch.apply(model)?;
         replaced += 1;
@@ -297,11 +309,11 @@ impl TokenTable {
     fn open(file: File, vocabulary_size: usize) -> Result<Self, String> {
         let mut header = [0u8; TABLE_HEADER_BYTES];
         file.read_exact_at(&mut header, 0).map_err(|_| "shorter than its header")?;
-        if &header[..8] != TABLE_MAGIC {
+        if header.first_chunk() != Some(TABLE_MAGIC) {
             return Err("not a 4-bit token-embedding table (magic differs)".into());
         }
         let field =
-            |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]) as usize;
+            |at: usize| header.get(at..at + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes) as usize;
         let (rows, dimension) = (field(8), field(12));
         if dimension != TEXT_EMBEDDING_DIM {
             return Err(format!("rows have {dimension} values, expected {TEXT_EMBEDDING_DIM}"));
@@ -330,8 +342,8 @@ impl TokenTable {
             .read_exact_at(&mut bytes, (TABLE_HEADER_BYTES + row * ROW_BYTES) as u64)
             .map_err(|e| TextEmbeddingError::Inference(format!("reading token row {id}: {e}")))?;
         for block in bytes.chunks_exact(BLOCK_BYTES) {
-            let scale = f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32();
-            let nibbles = &block[2..];
+            let Some((scale, nibbles)) = block.split_first_chunk() else { continue };
+            let scale = f16::from_bits(u16::from_le_bytes(*scale)).to_f32();
             out.extend(nibbles.iter().map(|&pair| f32::from(pair & 0x0F) - 8.0).map(|q| q * scale));
             out.extend(nibbles.iter().map(|&pair| f32::from(pair >> 4) - 8.0).map(|q| q * scale));
         }

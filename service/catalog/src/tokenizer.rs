@@ -126,6 +126,11 @@ impl Tokenizer {
 
     /// The most probable split of `text` into pieces; a character no piece covers becomes
     /// `<unk>`, and a run of such characters a single `<unk>` (as sentencepiece merges them).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the dynamic programme's tables have chars + 1 entries and begin < end <= chars; starts are \
+                  char boundaries of text; ids come from the vocabulary that scores has one entry for each of"
+    )]
     fn pieces(&self, text: &str) -> Vec<u32> {
         let starts: Vec<usize> = text.char_indices().map(|(at, _)| at).chain([text.len()]).collect();
         let chars = starts.len() - 1;
@@ -205,13 +210,14 @@ impl PieceIndex {
 
     fn piece(&self, id: u32) -> &str {
         let id = id as usize;
-        let start = if id == 0 { 0 } else { self.ends[id - 1] as usize };
-        &self.text[start..self.ends[id] as usize]
+        let start = id.checked_sub(1).and_then(|before| self.ends.get(before)).map_or(0, |&end| end as usize);
+        let end = self.ends.get(id).map_or(0, |&end| end as usize);
+        self.text.get(start..end).unwrap_or_default()
     }
 
     fn id(&self, piece: &str) -> Option<u32> {
         let at = self.by_piece.binary_search_by(|id| self.piece(*id).cmp(piece)).ok()?;
-        Some(self.by_piece[at])
+        self.by_piece.get(at).copied()
     }
 
     fn longest_piece_bytes(&self) -> usize {

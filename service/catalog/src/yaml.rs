@@ -68,10 +68,11 @@ pub(crate) fn parse(text: &str) -> Result<Node, Problem> {
     if let Some(problem) = builder.problem {
         return Err(problem);
     }
-    match builder.documents.len() {
-        0 => Err(Problem::new(Location { line: 1, column: 1 }, "", "the file is empty".into())),
-        1 => Ok(builder.documents.remove(0)),
-        _ => Err(Problem::new(builder.documents[1].at(), "", "only one document per file".into())),
+    let mut documents = builder.documents.into_iter();
+    match (documents.next(), documents.next()) {
+        (None, _) => Err(Problem::new(Location { line: 1, column: 1 }, "", "the file is empty".into())),
+        (Some(only), None) => Ok(only),
+        (Some(_), Some(second)) => Err(Problem::new(second.at(), "", "only one document per file".into())),
     }
 }
 

@@ -1,5 +1,13 @@
 //! Integration tests of the catalog crate against the real files in the repository's `models/`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap, expect or index fails the test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;

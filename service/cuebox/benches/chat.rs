@@ -6,6 +6,14 @@
 //! measured here and as the daemon measures receipt to MQTT; the daemon's resident memory over
 //! the run. `cargo bench -p cuebox --bench chat`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a failed unwrap, expect or index stops the benchmark"
+)]
+
 #[path = "../tests/integration/standin.rs"]
 mod standin;
 

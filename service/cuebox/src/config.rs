@@ -883,7 +883,7 @@ pub fn validate(raw: &RawConfig) -> Result<Settings, Vec<(String, String)>> {
         if h.gpio_chip.is_none() {
             bad(key, "a GPIO line needs hardware.gpio_chip".into());
         }
-        if let Some((other, _)) = lines[..index].iter().find(|(_, o)| *o == Some(*line)) {
+        if let Some((other, _)) = lines.iter().take(index).find(|(_, o)| *o == Some(*line)) {
             bad(key, format!("line {line} is already {other}"));
         }
     }

@@ -418,7 +418,7 @@ impl Engine {
             .get(self.card + 1)
             .and_then(|c| c.text.first(&self.locale, &self.default_locale))
             .map(str::to_owned);
-        let text = variants[variant.min(variants.len() - 1)].clone();
+        let Some(text) = variants.get(variant).or(variants.last()).cloned() else { return };
         let (sku, card_id, position, count, lang) =
             (product.sku.clone(), card.id.clone(), self.card + 1, product.script.len(), lang.to_owned());
         let hits = cuebox_catalog::lint_text(&text, &lang);

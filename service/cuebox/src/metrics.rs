@@ -34,7 +34,7 @@ impl LatencyWindow {
         }
         sorted.sort_by(f64::total_cmp);
         let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-        Some(sorted[rank - 1])
+        sorted.get(rank - 1).copied()
     }
 }
 
@@ -59,7 +59,9 @@ impl Histogram {
 
     pub fn record(&self, ms: f64) {
         let bucket = self.bounds_ms.iter().position(|&b| ms <= b).unwrap_or(self.bounds_ms.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
         self.sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
     }
 

@@ -15,6 +15,14 @@
 //! `cargo bench -p cuebox-vision --bench vision` (the models, the .venv and the evaluation sets
 //! come from `cargo xtask setup`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a failed unwrap, expect or index stops the benchmark"
+)]
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;

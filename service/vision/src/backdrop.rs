@@ -19,6 +19,10 @@ const MIN_LINE_SHARE: f32 = 0.01;
 
 /// The bounding box of the product in a photo on a plain backdrop, or None when the photo's
 /// border is not plain (the product fills the photo, or it is a scene) or nothing stands out.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "pixels has width * height entries, so i / width < height = per_row.len() and i % width < width = per_column.len(); channels are 0..3 of [f32; 3]"
+)]
 pub fn product_bounds(view: RgbView<'_>) -> Option<Crop> {
     let scale = (WORKING_SIDE as f32 / view.width().max(view.height()) as f32).min(1.0);
     let size = |side: u32| ((side as f32 * scale).round() as usize).max(1);
@@ -66,6 +70,10 @@ pub fn product_bounds(view: RgbView<'_>) -> Option<Crop> {
 
 /// Planar RGB (three `width`x`height` planes) to pixels, each the mean of the 3x3 around it
 /// (the border repeated outwards).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "planes holds 3 planes of width * height values and every neighbour's coordinates are clamped into the image"
+)]
 fn box_blurred(planes: &[f32], width: usize, height: usize) -> Vec<[f32; 3]> {
     let plane = width * height;
     let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;

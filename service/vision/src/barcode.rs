@@ -20,8 +20,10 @@ impl BarcodeReader {
     pub fn read(&self, view: RgbView<'_>) -> Result<Option<Barcode>, VisionError> {
         let luma: Vec<u8> = view
             .data()
-            .chunks_exact(3)
-            .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
+            .as_chunks()
+            .0
+            .iter()
+            .map(|[r, g, b]| ((u32::from(*r) * 77 + u32::from(*g) * 150 + u32::from(*b) * 29) >> 8) as u8)
             .collect();
         let mut hints = DecodeHints {
             TryHarder: Some(true),

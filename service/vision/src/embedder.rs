@@ -139,9 +139,10 @@ impl Embedder {
                 optimized.outputs.len()
             )));
         }
+        let first_output = optimized.outputs.first().copied().ok_or_else(|| model_error("no output".into()))?;
         let mut embedding_only = optimized.clone();
         let plans = embedding_only
-            .select_output_outlets(&[optimized.outputs[0]])
+            .select_output_outlets(&[first_output])
             .and_then(|()| Ok((optimized.into_runnable()?, embedding_only.into_runnable()?)))
             .map_err(|e| model_error(format!("{e:#}")))?;
         let feature_map = feature_map_plan(&bytes).map_err(|e| model_error(format!("{e:#}")))?;
@@ -185,6 +186,10 @@ impl Embedder {
 
     /// The feature map of the whole frame stretched to [`FEATURE_GRID`]; `None` for a model
     /// without one.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "read() checked that planar holds EMBEDDING_DIM planes of rows * columns cells, the size of cell_major"
+    )]
     pub fn feature_map(&self, view: RgbView<'_>) -> Result<Option<FeatureMap>, VisionError> {
         let Some(dense) = &self.feature_map else { return Ok(None) };
         let inference_error = |e: TractError| VisionError::Inference(format!("{e:#}"));

@@ -123,7 +123,7 @@ impl Finder {
                 break;
             }
         }
-        let region = ranked.first().map_or(crops[0], |(_, crop)| *crop);
+        let region = ranked.first().map(|(_, crop)| *crop).or(crops.first().copied()).unwrap_or(view.full());
         let image: Vec<Candidate> = ranked.into_iter().map(|(candidate, _)| candidate).collect();
         let best: Vec<&str> = image.iter().map(|c| c.sku.as_str()).collect();
         let shapes = self.match_shapes(view, gallery, &best)?;

@@ -86,7 +86,7 @@ impl Gallery {
     pub fn best_per_row(&self, queries: &[f32]) -> Vec<Option<(&str, f32)>> {
         let rows = queries.len() / EMBEDDING_DIM;
         let shapes = (
-            ArrayView2::from_shape((rows, EMBEDDING_DIM), &queries[..rows * EMBEDDING_DIM]),
+            ArrayView2::from_shape((rows, EMBEDDING_DIM), queries.get(..rows * EMBEDDING_DIM).unwrap_or_default()),
             ArrayView2::from_shape((EMBEDDING_DIM, self.references.len()).f(), &self.matrix),
         );
         let (Ok(queries), Ok(references)) = shapes else { return vec![None; rows] };
@@ -98,7 +98,7 @@ impl Gallery {
                 row.iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(index, &score)| (self.references[index].0.as_str(), score))
+                    .and_then(|(index, &score)| Some((self.references.get(index)?.0.as_str(), score)))
             })
             .collect()
     }

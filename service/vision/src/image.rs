@@ -72,6 +72,10 @@ impl<'a> RgbView<'a> {
     /// patterns such as print on packaging average out instead of aliasing, as they do in the
     /// antialiased resizing the models were trained with); along one that grows, it blends the
     /// two nearest (bilinear).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the crop was checked to lie inside the image, the row and column taps stay inside the crop (Taps::new), blended is one crop row long and out was checked to hold 3 planes of out_w * out_h"
+    )]
     pub(crate) fn resample(
         &self,
         crop: Crop,
@@ -171,6 +175,10 @@ impl Taps {
         taps
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "output is below the output size the taps were made for: first has one entry per output and bounds one more"
+    )]
     pub(crate) fn of(&self, output: usize) -> (usize, &[f32]) {
         (self.first[output], &self.weights[self.bounds[output]..self.bounds[output + 1]])
     }
@@ -189,13 +197,19 @@ impl RgbView<'_> {
         let stride = 3 * self.width as usize;
         let (start, span) = (3 * crop.x as usize, 3 * crop.width as usize);
         let data = (crop.y..crop.y + crop.height)
-            .flat_map(|row| &self.data[row as usize * stride + start..][..span])
+            .flat_map(|row| {
+                self.data.get(row as usize * stride + start..).and_then(|r| r.get(..span)).unwrap_or_default()
+            })
             .copied()
             .collect();
         Ok(RgbImage { width: crop.width, height: crop.height, data })
     }
 
     /// `crop` scaled down so that its longer side is at most `max_side`, as a JPEG.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "resample filled planar with 3 planes of width * height values: c * plane + i < 3 * plane"
+    )]
     pub fn jpeg(&self, crop: Crop, max_side: u32, quality: u8) -> Result<Vec<u8>, VisionError> {
         let scale = (max_side as f32 / crop.width.max(crop.height) as f32).min(1.0);
         let width = ((crop.width as f32 * scale).round() as u32).max(1);

@@ -160,15 +160,18 @@ pub fn verify(reference: &LocalFeatures, query: &LocalFeatures) -> Option<Geomet
         return None;
     }
     let at = |k: &Keypoint| [f64::from(k.x), f64::from(k.y)];
-    let src: Vec<[f64; 2]> = pairs.iter().map(|p| at(&reference.keypoints[p.reference])).collect();
-    let dst: Vec<[f64; 2]> = pairs.iter().map(|p| at(&query.keypoints[p.query])).collect();
+    // Each descriptor has its keypoint (`LocalFeatures` are made and decoded so).
+    let (src, dst): (Vec<[f64; 2]>, Vec<[f64; 2]>) = pairs
+        .iter()
+        .filter_map(|p| Some((at(reference.keypoints.get(p.reference)?), at(query.keypoints.get(p.query)?))))
+        .unzip();
     let threshold = REPROJECTION_THRESHOLD * f64::from(query.pixel_scale);
     let fit = homography::ransac(&src, &dst, threshold)?;
     if fit.inliers.len() < MIN_INLIERS {
         return None;
     }
     let outline = validity::outline(&fit.homography, reference.region)?;
-    let inlier_points: Vec<[f64; 2]> = fit.inliers.iter().map(|&i| src[i]).collect();
+    let inlier_points: Vec<[f64; 2]> = fit.inliers.iter().filter_map(|&i| src.get(i).copied()).collect();
     let valid = validity::plausible(&outline, query.region, query.pixel_scale)
         && validity::covers_enough(&inlier_points, reference.region);
     valid.then_some(GeometricMatch {

@@ -168,7 +168,8 @@ impl PalmDetector {
 fn ssd_anchors() -> Vec<Point> {
     let mut anchors = Vec::with_capacity(ANCHOR_COUNT);
     for layers in ANCHOR_STRIDES.chunk_by(|a, b| a == b) {
-        let cells = PALM_INPUT_SIZE.div_ceil(layers[0]);
+        let Some(&stride) = layers.first() else { continue };
+        let cells = PALM_INPUT_SIZE.div_ceil(stride);
         for row in 0..cells {
             for column in 0..cells {
                 let center = Point {
@@ -183,6 +184,10 @@ fn ssd_anchors() -> Vec<Point> {
 }
 
 /// The anchors scoring at least `min_score`, as palms in [0, 1] coordinates of the model input.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "each row is one anchor's VALUES_PER_ANCHOR regressors (chunks_exact), and the offsets read are below that count"
+)]
 fn decode(inference: &PalmInference, anchors: &[Point], min_score: f32) -> Vec<Palm> {
     let scale = PALM_INPUT_SIZE as f32;
     let rows = inference.regressors.chunks_exact(VALUES_PER_ANCHOR);
@@ -229,6 +234,7 @@ fn weighted_non_max_suppression(mut remaining: Vec<Palm>) -> Vec<Palm> {
     merged
 }
 
+#[expect(clippy::indexing_slicing, reason = "k < the keypoint count, the length of every palm's keypoints array")]
 fn weighted_mean(best: &Palm, group: &[&Palm]) -> Palm {
     let members = || std::iter::once(best).chain(group.iter().copied());
     let total: f32 = members().map(|p| p.score).sum();
@@ -292,6 +298,10 @@ impl Letterbox {
             .collect()
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "taps() clamps near and far into 0..length of the view's side, an RgbView holds width * height RGB pixels, and x, y < PALM_INPUT_SIZE fill the input's 3 planes"
+    )]
     fn sample(&self, view: RgbView<'_>) -> Vec<f32> {
         let plane = PALM_INPUT_SIZE * PALM_INPUT_SIZE;
         let mut input = vec![0.0; 3 * plane];

@@ -10,6 +10,10 @@ const ROWS: usize = 24;
 pub struct SceneSignature([f32; COLUMNS * ROWS]);
 
 impl SceneSignature {
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "an RgbView holds width * height RGB pixels (RgbView::new checks it); y * ROWS / height < ROWS and x * COLUMNS / width < COLUMNS pick one of the grid's cells"
+    )]
     pub fn of(view: RgbView<'_>) -> Self {
         let (width, height) = (view.width() as usize, view.height() as usize);
         let mut sums = [0f32; COLUMNS * ROWS];

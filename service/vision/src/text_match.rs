@@ -161,12 +161,12 @@ impl TextIndex {
                 })
                 .collect();
             for term in tokens.terms {
-                keys.insert((term.text, term.parts.map(|part| part.map(|p| unit_of[p]))), term.kind);
+                keys.insert((term.text, term.parts.map(|part| part.and_then(|p| unit_of.get(p).copied()))), term.kind);
             }
         }
         index.weigh_by_distinctiveness();
         for ((text, units), kind) in keys {
-            if units.iter().flatten().all(|&u| index.units[u].weight == 0.0) {
+            if units.iter().flatten().all(|&u| index.units.get(u).is_none_or(|unit| unit.weight == 0.0)) {
                 continue;
             }
             let key = Key { chars: text.chars().collect(), kind, units };
@@ -199,8 +199,11 @@ impl TextIndex {
         for unit in &self.units {
             *printed_by.entry(&unit.text).or_default() += 1;
         }
-        let spread: Vec<f32> =
-            self.units.iter().map(|u| (products / printed_by[u.text.as_str()] as f32).ln() / products.ln()).collect();
+        let spread: Vec<f32> = self
+            .units
+            .iter()
+            .map(|u| (products / printed_by.get(u.text.as_str()).copied().unwrap_or(1) as f32).ln() / products.ln())
+            .collect();
         for (unit, spread) in self.units.iter_mut().zip(spread) {
             unit.weight *= spread;
         }
@@ -248,13 +251,13 @@ impl TextIndex {
     fn candidates(&self, read_as: HashMap<usize, (f32, String)>) -> Vec<TextCandidate> {
         let mut by_product: HashMap<usize, TextCandidate> = HashMap::new();
         for (unit, (similarity, read)) in read_as {
-            let unit = &self.units[unit];
+            let Some(unit) = self.units.get(unit) else { continue };
             let weight = unit.weight * similarity;
             if weight <= 0.0 {
                 continue;
             }
             let candidate = by_product.entry(unit.product).or_insert_with(|| TextCandidate {
-                sku: self.skus[unit.product].clone(),
+                sku: self.skus.get(unit.product).cloned().unwrap_or_default(),
                 score: 0.0,
                 evidence: Vec::new(),
             });

@@ -53,6 +53,10 @@ pub fn cell_windows(columns: usize, rows: usize) -> Vec<CellWindow> {
 impl FeatureMap {
     /// The centred, L2-normalised embedding of each window (row-major, [`EMBEDDING_DIM`] each),
     /// from sums over an integral image of the cells.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "cells holds rows * columns cells of EMBEDDING_DIM values; the integral image has (rows + 1) x (columns + 1) of them and windows lie inside the grid"
+    )]
     pub fn window_embeddings(&self, windows: &[CellWindow]) -> Vec<f32> {
         let stride = (self.columns + 1) * EMBEDDING_DIM;
         let mut integral = vec![0f32; (self.rows + 1) * stride];
@@ -117,7 +121,8 @@ impl FeatureMap {
             if chosen.len() == count {
                 break;
             }
-            let region = self.region(windows[index], width, height);
+            let Some(&window) = windows.get(index) else { continue };
+            let region = self.region(window, width, height);
             if chosen.iter().all(|known| overlap(known.region, region) <= SAME_PLACE) {
                 chosen.push(Proposal { region, sku, score });
             }

@@ -1,5 +1,13 @@
 //! The vision crate on the real model (made by `cargo xtask setup`) and real photos.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap, expect or index fails the test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -170,6 +170,25 @@ pub(crate) enum View {
 
 pub(crate) const VIEWS: [View; 3] = [View::Words, View::Characters, View::Sounds];
 
+impl View {
+    /// This view's entry of an array with one entry per view, in the order of `VIEWS`.
+    pub(crate) fn of<T>(self, [words, characters, sounds]: &[T; 3]) -> &T {
+        match self {
+            View::Words => words,
+            View::Characters => characters,
+            View::Sounds => sounds,
+        }
+    }
+
+    fn of_mut<T>(self, [words, characters, sounds]: &mut [T; 3]) -> &mut T {
+        match self {
+            View::Words => words,
+            View::Characters => characters,
+            View::Sounds => sounds,
+        }
+    }
+}
+
 /// A text's distinct terms in each view, in order of first appearance.
 #[derive(Debug, Default)]
 pub(crate) struct Terms([Vec<String>; 3], Vec<String>);
@@ -186,7 +205,7 @@ impl Terms {
     }
 
     pub(crate) fn of(&self, view: View) -> &[String] {
-        &self.0[view as usize]
+        view.of(&self.0).as_slice()
     }
 
     /// Whether the text had nothing to search for (fillers, punctuation and emoji only).
@@ -195,7 +214,7 @@ impl Terms {
     }
 
     fn push(&mut self, view: View, term: String) {
-        self.0[view as usize].push(term);
+        view.of_mut(&mut self.0).push(term);
     }
 
     fn push_to_every_view(&mut self, term: String) {
@@ -286,9 +305,9 @@ fn push_pairs(stretch: &[char], terms: &mut Terms) {
         terms.push(View::Characters, only.to_string());
         terms.push(View::Sounds, format!("{SOUND_MARK}{}", sound(*only)));
     }
-    for pair in stretch.windows(2) {
-        terms.push(View::Characters, pair.iter().collect());
-        terms.push(View::Sounds, format!("{SOUND_MARK}{}|{}", sound(pair[0]), sound(pair[1])));
+    for (&first, &second) in stretch.iter().zip(stretch.iter().skip(1)) {
+        terms.push(View::Characters, [first, second].iter().collect());
+        terms.push(View::Sounds, format!("{SOUND_MARK}{}|{}", sound(first), sound(second)));
     }
 }
 
@@ -337,24 +356,28 @@ impl Spelling {
         candidates
             .into_iter()
             .filter(|candidate| within_one_edit(word, candidate))
-            .max_by(|a, b| self.known[*a].cmp(&self.known[*b]).then_with(|| b.cmp(a)))
+            .max_by(|a, b| self.known.get(*a).cmp(&self.known.get(*b)).then_with(|| b.cmp(a)))
     }
 }
 
 fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
-    word.char_indices().map(move |(at, c)| format!("{}{}", &word[..at], &word[at + c.len_utf8()..]))
+    word.char_indices().map(move |(at, c)| {
+        let (before, after) = (word.get(..at), word.get(at + c.len_utf8()..));
+        format!("{}{}", before.unwrap_or_default(), after.unwrap_or_default())
+    })
 }
 
 /// Optimal string alignment distance ≤ 1 (one insertion, deletion, substitution or swap).
 fn within_one_edit(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let (a, b) = (&a[prefix..], &b[prefix..]);
-    match (a.len(), b.len()) {
-        (0, 0) => true,
-        (x, y) if x == y => a[1..] == b[1..] || (x >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..]),
-        (x, y) if x == y + 1 => a[1..] == *b,
-        (x, y) if y == x + 1 => *a == b[1..],
+    let (a, b) = (a.get(prefix..).unwrap_or_default(), b.get(prefix..).unwrap_or_default());
+    let swapped = |a: &[char], b: &[char]| matches!((a, b), ([a0, a1, a_rest @ ..], [b0, b1, b_rest @ ..]) if a0 == b1 && a1 == b0 && a_rest == b_rest);
+    match (a, b) {
+        ([], []) => true,
+        ([_, a_rest @ ..], [_, b_rest @ ..]) if a.len() == b.len() => a_rest == b_rest || swapped(a, b),
+        ([_, a_rest @ ..], _) if a.len() == b.len() + 1 => a_rest == b,
+        (_, [_, b_rest @ ..]) if b.len() == a.len() + 1 => a == b_rest,
         _ => false,
     }
 }

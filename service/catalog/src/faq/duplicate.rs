@@ -24,7 +24,7 @@ impl QuestionKey {
         let chars: Vec<char> = text.chars().collect();
         let bigrams = match chars.as_slice() {
             [only] => BTreeSet::from([(*only, *only)]),
-            _ => chars.windows(2).map(|pair| (pair[0], pair[1])).collect(),
+            _ => chars.iter().copied().zip(chars.iter().copied().skip(1)).collect(),
         };
         Self { text, bigrams }
     }

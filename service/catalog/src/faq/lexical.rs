@@ -49,16 +49,20 @@ impl LexicalIndex {
                 *counts.entry(id).or_default() += 1;
             }
             for (id, count) in counts {
-                postings[id as usize].push((doc as DocId, count));
+                if let Some(list) = postings.get_mut(id as usize) {
+                    list.push((doc as DocId, count));
+                }
             }
         }
         let documents = docs.len() as f32;
         let idf = |frequency: f32| (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
         let weights: Vec<f32> = postings.iter().map(|list| idf(list.len() as f32)).collect();
         let mut doc_weights = vec![0.0; docs.len()];
-        for (id, list) in postings.iter().enumerate() {
+        for (weight, list) in weights.iter().zip(&postings) {
             for &(doc, _) in list {
-                doc_weights[doc as usize] += weights[id];
+                if let Some(doc_weight) = doc_weights.get_mut(doc as usize) {
+                    *doc_weight += weight;
+                }
             }
         }
         let doc_lengths: Vec<f32> = docs.iter().map(|terms| terms.len() as f32).collect();
@@ -74,7 +78,7 @@ impl LexicalIndex {
         let terms: Vec<(Option<TermId>, f32)> = terms
             .iter()
             .map(|term| match self.term_id(term) {
-                Some(id) => (Some(id), self.weights[id as usize]),
+                Some(id) => (Some(id), self.weights.get(id as usize).copied().unwrap_or_default()),
                 None => (None, self.unknown_word_weight),
             })
             .collect();
@@ -89,7 +93,7 @@ impl LexicalIndex {
         let mut found: HashMap<DocId, Match> = HashMap::new();
         for (position, &(id, weight)) in query.terms.iter().enumerate() {
             let Some(id) = id else { continue };
-            for &(doc, count) in &self.postings[id as usize] {
+            for &(doc, count) in self.postings.get(id as usize).into_iter().flatten() {
                 let share = weight * self.saturation(doc, count);
                 let entry = found.entry(doc).or_default();
                 entry.explained += share;
@@ -105,14 +109,14 @@ impl LexicalIndex {
     /// BM25's term-frequency part, relative to one use in an average-length phrasing, capped at 1.
     fn saturation(&self, doc: DocId, count: u16) -> f32 {
         let count = f32::from(count);
-        let length_ratio = self.doc_lengths[doc as usize] / self.average_length;
+        let length_ratio = self.doc_lengths.get(doc as usize).copied().unwrap_or_default() / self.average_length;
         let part = count * (K1 + 1.0) / (count + K1 * (1.0 - B + B * length_ratio));
         part.min(1.0)
     }
 
     /// The summed weight of a phrasing's distinct terms.
     pub(crate) fn doc_weight(&self, doc: DocId) -> f32 {
-        self.doc_weights[doc as usize]
+        self.doc_weights.get(doc as usize).copied().unwrap_or_default()
     }
 }
 

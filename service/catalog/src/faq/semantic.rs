@@ -82,14 +82,10 @@ impl LanguageMeans {
         for (language, sentence) in language_lines().filter(|(language, _)| wanted(language)) {
             let (embedding, key) = embedder.embed_remembered(side, sentence)?;
             used.insert(key);
-            let at = match sums.iter().position(|(l, _, _)| l == language) {
-                Some(at) => at,
-                None => {
-                    sums.push((language.to_owned(), vec![0.0; TEXT_EMBEDDING_DIM], 0));
-                    sums.len() - 1
-                }
-            };
-            let (_, sum, count) = &mut sums[at];
+            if !sums.iter().any(|(l, _, _)| l == language) {
+                sums.push((language.to_owned(), vec![0.0; TEXT_EMBEDDING_DIM], 0));
+            }
+            let Some((_, sum, count)) = sums.iter_mut().find(|(l, _, _)| l == language) else { continue };
             sum.iter_mut().zip(&embedding).for_each(|(s, e)| *s += e);
             *count += 1;
         }
@@ -164,8 +160,9 @@ impl Embedded {
         let mut best = vec![f32::NEG_INFINITY; entries];
         for (vector, entry) in self.vectors.chunks_exact(TEXT_EMBEDDING_DIM).zip(&self.entry_of) {
             let cosine: f32 = vector.iter().zip(asked).map(|(a, b)| a * b).sum();
-            let slot = &mut best[*entry as usize];
-            *slot = slot.max(cosine);
+            if let Some(slot) = best.get_mut(*entry as usize) {
+                *slot = slot.max(cosine);
+            }
         }
         best
     }
@@ -208,7 +205,7 @@ impl SemanticIndex {
         let answers_embedded = Embedded::new(embedder, Side::Passage, &texts(answers), &mut used)?;
         let mut entry_languages = vec![Vec::new(); entries];
         for (entry, language, _) in phrasings.iter().chain(answers) {
-            let known = &mut entry_languages[*entry as usize];
+            let Some(known) = entry_languages.get_mut(*entry as usize) else { continue };
             if !known.contains(language) {
                 known.push(language.clone());
             }
@@ -233,7 +230,7 @@ impl SemanticIndex {
         let asked = self.embedder.embed_query(question)?;
         let best_phrasings = self.phrasings.best_cosines(&asked, self.entries);
         let closest_phrasing = best_phrasings.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let is_chatter = self.chatter.best_cosines(&asked, 1)[0] > closest_phrasing;
+        let is_chatter = self.chatter.best_cosines(&asked, 1).first().is_some_and(|&c| c > closest_phrasing);
         let by_phrasing = against_the_median(best_phrasings);
         let by_answer = self.answers.entry_scores(&asked, self.entries);
         let across_languages: Vec<bool> =
@@ -243,8 +240,11 @@ impl SemanticIndex {
             let asked_apart = self.query_means.apart(&asked, language);
             let by_phrasing = self.phrasings_apart.entry_scores(&asked_apart, self.entries);
             let by_answer = self.answers_apart.entry_scores(&asked_apart, self.entries);
-            for (entry, score) in entries.iter_mut().enumerate().filter(|(e, _)| across_languages[*e]) {
-                *score = (by_phrasing[entry] + by_answer[entry]) / 2.0;
+            let apart = by_phrasing.iter().zip(&by_answer).map(|(p, a)| (p + a) / 2.0);
+            for ((score, across), apart) in entries.iter_mut().zip(&across_languages).zip(apart) {
+                if *across {
+                    *score = apart;
+                }
             }
         }
         Ok(SemanticScores { entries, across_languages, is_chatter })

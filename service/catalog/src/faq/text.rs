@@ -120,7 +120,9 @@ impl Language {
                 '\u{0900}'..='\u{097F}' => 5,
                 _ => 6,
             };
-            other[slot] += 1;
+            if let Some(count) = other.get_mut(slot) {
+                *count += 1;
+            }
         }
         for (script, word) in words(&normalised) {
             match script {
@@ -230,11 +232,8 @@ pub(crate) fn normalise(text: &str) -> String {
     let chars: Vec<char> = text.chars().map(fold_width).flat_map(char::to_lowercase).collect();
     let mut out = String::with_capacity(text.len());
     let mut previous_script = None;
-    let mut at = 0;
-    while at < chars.len() {
-        let c = chars[at];
-        let repeated = chars[at..].iter().take_while(|&&next| next == c).count();
-        at += repeated;
+    for run in chars.chunk_by(|a, b| a == b) {
+        let (Some(&c), repeated) = (run.first(), run.len()) else { continue };
         let Some(kind) = script(c) else {
             previous_script = None;
             continue;

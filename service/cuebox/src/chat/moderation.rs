@@ -68,30 +68,31 @@ impl Moderation {
 
     fn mark_banned(&self, folded: &[char], masked: &mut [bool]) {
         let kept: Vec<(usize, char)> = folded.iter().copied().enumerate().filter(|(_, c)| !is_filler(*c)).collect();
-        for word in &self.banned {
-            for start in 0..kept.len().saturating_sub(word.len() - 1) {
-                if kept[start..start + word.len()].iter().map(|(_, c)| c).eq(word.iter()) {
-                    let (first, last) = (kept[start].0, kept[start + word.len() - 1].0);
-                    masked[first..=last].iter_mut().for_each(|m| *m = true);
+        for word in self.banned.iter().filter(|w| !w.is_empty()) {
+            for window in kept.windows(word.len()) {
+                if window.iter().map(|(_, c)| c).eq(word.iter())
+                    && let (Some(&(first, _)), Some(&(last, _))) = (window.first(), window.last())
+                {
+                    mark(masked, first..last + 1);
                 }
             }
         }
     }
 }
 
+/// Masks the characters in `range`.
+fn mark(masked: &mut [bool], range: std::ops::Range<usize>) {
+    masked.get_mut(range).into_iter().flatten().for_each(|m| *m = true);
+}
+
 /// Links: `scheme://...`, `www....` and `name.tld...`, up to the next space or Han character.
 fn mark_links(folded: &[char], masked: &mut [bool]) {
     let is_link_char = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c);
     let mut at = 0;
-    while at < folded.len() {
-        if !is_link_char(folded[at]) {
-            at += 1;
-            continue;
-        }
-        let end = (at..folded.len()).find(|&i| !is_link_char(folded[i])).unwrap_or(folded.len());
-        let token: String = folded[at..end].iter().collect();
-        if looks_like_link(&token) {
-            masked[at..end].iter_mut().for_each(|m| *m = true);
+    for run in folded.chunk_by(|a, b| is_link_char(*a) == is_link_char(*b)) {
+        let end = at + run.len();
+        if run.first().is_some_and(|&c| is_link_char(c)) && looks_like_link(&run.iter().collect::<String>()) {
+            mark(masked, at..end);
         }
         at = end;
     }
@@ -105,7 +106,7 @@ fn looks_like_link(token: &str) -> bool {
     let labels: Vec<&str> = host.split('.').collect();
     labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty())
-        && labels[..labels.len() - 1].iter().any(|l| l.chars().any(|c| c.is_ascii_alphabetic()))
+        && labels.iter().rev().skip(1).any(|l| l.chars().any(|c| c.is_ascii_alphabetic()))
         && LINK_TLDS.contains(labels.last().unwrap_or(&""))
 }
 
@@ -113,18 +114,17 @@ fn looks_like_link(token: &str) -> bool {
 /// of at least `PHONE_DIGITS` digits.
 fn mark_numbers(folded: &[char], masked: &mut [bool]) {
     let mut at = 0;
-    while at < folded.len() {
-        if !(folded[at].is_ascii_digit() || folded[at] == '+') {
+    while let Some(&c) = folded.get(at) {
+        if !(c.is_ascii_digit() || c == '+') {
             at += 1;
             continue;
         }
-        let end = (at..folded.len())
-            .find(|&i| !(folded[i].is_ascii_digit() || " -.+()".contains(folded[i])))
-            .unwrap_or(folded.len());
-        if folded[at..end].iter().filter(|c| c.is_ascii_digit()).count() >= PHONE_DIGITS {
-            masked[at..end].iter_mut().for_each(|m| *m = true);
+        let rest = folded.get(at..).unwrap_or_default();
+        let len = rest.iter().position(|&c| !(c.is_ascii_digit() || " -.+()".contains(c))).unwrap_or(rest.len());
+        if rest.iter().take(len).filter(|c| c.is_ascii_digit()).count() >= PHONE_DIGITS {
+            mark(masked, at..at + len);
         }
-        at = end.max(at + 1);
+        at += len.max(1);
     }
 }
 

@@ -42,8 +42,9 @@ pub fn replace_direct_convolutions(mut model: TypedModel) -> TractResult<TypedMo
             tail = clamped;
         }
         let mut patch = TypedModelPatch::new("cuebox direct convolution");
-        let input = patch.tap_model(&model, node.inputs[0])?;
-        let output = patch.wire_node(&node.name, op, &[input])?[0];
+        let Some(&input) = node.inputs.first() else { continue };
+        let input = patch.tap_model(&model, input)?;
+        let output = patch.wire_node(&node.name, op, &[input])?.into_iter().next().context("no outlet")?;
         patch.shunt_outside(&model, tail, output)?;
         patch.apply(&mut model)?;
     }
@@ -54,9 +55,11 @@ pub fn replace_direct_convolutions(mut model: TypedModel) -> TractResult<TypedMo
 fn direct_conv_for(model: &TypedModel, id: usize) -> TractResult<Option<DirectConv>> {
     let node = model.node(id);
     let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
-    let input_fact = model.outlet_fact(node.inputs[0])?;
-    let (Some(input_shape), Some(output_shape)) =
-        (input_fact.shape.as_concrete(), node.outputs[0].fact.shape.as_concrete())
+    let (&[data, kernel, bias, ..], Some(output)) = (node.inputs.as_slice(), node.outputs.first()) else {
+        return Ok(None);
+    };
+    let input_fact = model.outlet_fact(data)?;
+    let (Some(input_shape), Some(output_shape)) = (input_fact.shape.as_concrete(), output.fact.shape.as_concrete())
     else {
         return Ok(None);
     };
@@ -81,33 +84,31 @@ fn direct_conv_for(model: &TypedModel, id: usize) -> TractResult<Option<DirectCo
         return Ok(None);
     }
     let pad_before = match &conv.pool_spec.padding {
-        PaddingSpec::Explicit(before, _) => [before[0], before[1]],
-        PaddingSpec::Valid => [0, 0],
-        _ => return Ok(None),
+        PaddingSpec::Explicit(before, _) => first_two(before),
+        PaddingSpec::Valid => Some([0, 0]),
+        _ => None,
     };
-    let (Some(kernel), Some(bias)) =
-        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
+    let (Some(pad_before), Some(kernel), Some(bias)) =
+        (pad_before, model.outlet_fact(kernel)?.konst.clone(), model.outlet_fact(bias)?.konst.clone())
     else {
         return Ok(None);
     };
     let weights = kernel.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
     let bias = bias.cast_to::<f32>()?.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    let bias = match bias.len() {
-        1 => vec![bias[0]; output_channels],
-        n if n == output_channels => bias,
+    let bias = match *bias.as_slice() {
+        [only] => vec![only; output_channels],
+        _ if bias.len() == output_channels => bias,
         _ => return Ok(None),
     };
-    let strides = conv.pool_spec.strides();
-    let geometry = Geometry {
-        input_channels,
-        output_channels,
-        groups,
-        input: [input.hw_dims()[0], input.hw_dims()[1]],
-        output: [output.hw_dims()[0], output.hw_dims()[1]],
-        kernel: [kernel_shape[0], kernel_shape[1]],
-        strides: [strides[0], strides[1]],
-        pad_before,
+    let (Some(input), Some(output), Some(kernel), Some(strides)) = (
+        first_two(input.hw_dims()),
+        first_two(output.hw_dims()),
+        first_two(kernel_shape),
+        first_two(&conv.pool_spec.strides()),
+    ) else {
+        return Ok(None);
     };
+    let geometry = Geometry { input_channels, output_channels, groups, input, output, kernel, strides, pad_before };
     if geometry.is_empty() || weights.len() != output_channels * geometry.taps() {
         return Ok(None);
     }
@@ -136,10 +137,15 @@ fn following_clamp(model: &TypedModel, id: usize) -> Option<(f32, f32, OutletId)
 }
 
 /// The scalar constant that a binary `M` node combines with `wire`.
+/// The first two values, for the height and width of a 2-D convolution.
+fn first_two(values: &[usize]) -> Option<[usize; 2]> {
+    values.first_chunk().copied()
+}
+
 fn scalar_operand<M: BinMiniOp>(model: &TypedModel, node: &TypedNode, wire: OutletId) -> Option<f32> {
     let op = node.op_as::<TypedBinOp>()?;
     let [a, b] = node.inputs[..] else { return None };
-    if !op.0.is::<M>() || node.outputs[0].fact.shape != model.outlet_fact(wire).ok()?.shape {
+    if !op.0.is::<M>() || node.outputs.first()?.fact.shape != model.outlet_fact(wire).ok()?.shape {
         return None;
     }
     let other = if a == wire {
@@ -337,6 +343,10 @@ fn run_avx_fma(op: &DirectConv, input: &[f32], output: &mut [f32]) {
 
 /// `FUSED`: multiply-adds in one rounding, where the CPU has the instruction (a software
 /// fused multiply-add would be far slower than the two operations).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the op's geometry was checked when it was made: the input holds groups of group_inputs planes of ih * iw, the output output_channels planes of oh * ow, weights taps per output channel and bias one per output channel"
+)]
 #[inline(always)]
 fn run<const FUSED: bool>(op: &DirectConv, input: &[f32], output: &mut [f32]) {
     let g = &op.geometry;
@@ -376,6 +386,10 @@ fn run<const FUSED: bool>(op: &DirectConv, input: &[f32], output: &mut [f32]) {
 
 /// Copies an input plane, `iw` wide, into the interior of `channel` (its padded plane, or at
 /// stride 2 its two column phases one after the other), below `top` and right of `left` padding.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "channel is a padded plane (or its two column phases) of the geometry checked when the op was made, so every input row lands inside it"
+)]
 fn fill_padded(
     channel: &mut [f32],
     plane: &[f32],
@@ -423,6 +437,10 @@ struct Tile<'a> {
 impl Tile<'_> {
     /// Writes the channel's `oh`x`ow` plane at the start of `out` (which may run on into the
     /// planes of the next channels), `W` points of `ROWS` rows at a time.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "count = min(W, ow - start) values of a row that starts inside the channel's oh * ow plane of out"
+    )]
     #[inline(always)]
     fn run<const W: usize, const FUSED: bool>(&self, out: &mut [f32], oh: usize, ow: usize) {
         let step = self.row_step;
@@ -465,6 +483,10 @@ impl Tile<'_> {
 
 /// Indexed loops over fixed-size arrays: LLVM turns these into vector instructions, where it
 /// leaves the same loop written with zipped iterators scalar.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "r < ROWS and lane < W index fixed-size arrays of exactly those sizes; the indexed loops are what LLVM vectorises"
+)]
 #[inline(always)]
 #[allow(clippy::needless_range_loop)]
 fn accumulate<const W: usize, const FUSED: bool>(acc: &mut [[f32; W]; ROWS], k: f32, sources: &[&[f32; W]; ROWS]) {

@@ -9,6 +9,10 @@ pub const ZOOMED_OUT: f32 = 0.7;
 const CANVAS_GREY: u8 = 127;
 
 /// The image centred in a mid-grey square whose side is its longer side over [`ZOOMED_OUT`].
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the canvas side is the image's longer side over ZOOMED_OUT (< 1), so each image row, offset by the centring margins, lies inside the canvas"
+)]
 pub(super) fn zoomed_out(view: RgbView<'_>) -> RgbImage {
     let (width, height) = (view.width() as usize, view.height() as usize);
     let side = (width.max(height) as f32 / ZOOMED_OUT).round() as usize;

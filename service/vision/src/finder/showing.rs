@@ -32,13 +32,18 @@ impl Finder {
                 least_like_studio = Some((index, likeness));
             }
         }
-        Ok(least_like_studio.map_or(view.center_square(), |(index, _)| map.region(windows[index], width, height)))
+        let window = least_like_studio.and_then(|(index, _)| windows.get(index));
+        Ok(window.map_or(view.center_square(), |window| map.region(*window, width, height)))
     }
 }
 
 /// How sharp `crop` of `view` is: the variance of the Laplacian of its grey levels, on a copy
 /// at most [`SHARPNESS_SIDE`] pixels a side (so that sizes compare). Motion blur and defocus
 /// lower it.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "planes holds 3 planes of width * height values and the Laplacian's neighbours of interior pixels (1 <= x < width - 1, 1 <= y < height - 1) are inside the image"
+)]
 pub fn sharpness(view: RgbView<'_>, crop: Crop) -> Result<f32, VisionError> {
     let scale = (SHARPNESS_SIDE as f32 / crop.width.max(crop.height) as f32).min(1.0);
     let width = ((crop.width as f32 * scale).round() as usize).max(3);
@@ -62,18 +67,18 @@ pub fn sharpness(view: RgbView<'_>, crop: Crop) -> Result<f32, VisionError> {
 /// Which of `views` (each its sharpness and embedding) to keep: at most `keep`, the sharpest
 /// first, none showing the product the same way as one already kept ([`SAME_VIEW`]).
 pub fn diverse_views(views: &[(f32, Embedding)], keep: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..views.len()).collect();
-    order.sort_by(|&a, &b| views[b].0.total_cmp(&views[a].0));
-    let mut kept: Vec<usize> = Vec::with_capacity(keep);
-    for index in order {
+    let mut order: Vec<(usize, &(f32, Embedding))> = views.iter().enumerate().collect();
+    order.sort_by(|(_, a), (_, b)| b.0.total_cmp(&a.0));
+    let mut kept: Vec<(usize, &Embedding)> = Vec::with_capacity(keep);
+    for (index, (_, embedding)) in order {
         if kept.len() == keep {
             break;
         }
-        if kept.iter().all(|&known| views[known].1.cosine(&views[index].1) < SAME_VIEW) {
-            kept.push(index);
+        if kept.iter().all(|(_, known)| known.cosine(embedding) < SAME_VIEW) {
+            kept.push((index, embedding));
         }
     }
-    kept
+    kept.into_iter().map(|(index, _)| index).collect()
 }
 
 #[cfg(test)]
@@ -94,7 +99,7 @@ mod tests {
         (0..side * side)
             .flat_map(|i| {
                 let (x, y) = (i % side, i / side);
-                let v = if (x / cell + y / cell) % 2 == 0 { 230 } else { 20 };
+                let v = if (x / cell + y / cell).is_multiple_of(2) { 230 } else { 20 };
                 [v, v, v]
             })
             .collect()

@@ -109,6 +109,10 @@ impl Finder {
 /// a held product has in a frame: features that do not (fine texture without print, such as a
 /// fruit's skin, which averages away) would never match a live frame, so none are kept, and the
 /// product is not expected to show its shape.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "planes holds 3 planes of width * height values: c * plane + i < 3 * plane for c < 3 and i < plane"
+)]
 fn finds_itself_smaller(photo: RgbView<'_>, product: Crop, features: &LocalFeatures) -> Result<bool, VisionError> {
     let scale = (SELF_CHECK_SIDE as f32 / product.width.max(product.height) as f32).min(1.0);
     let (width, height) = (

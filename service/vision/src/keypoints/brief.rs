@@ -24,6 +24,7 @@ const PATTERN_SEED: u64 = 0x4355_4542_4f58_4250;
 /// (u^2 + v^2 <= r^2 + r, so that the patch is the same turned by a right angle).
 const CIRCLE_SPANS: [usize; PATCH_RADIUS + 1] = circle_spans();
 
+#[expect(clippy::indexing_slicing, reason = "v runs over 0..=PATCH_RADIUS, the indices of the PATCH_RADIUS + 1 spans")]
 const fn circle_spans() -> [usize; PATCH_RADIUS + 1] {
     let limit = PATCH_RADIUS * PATCH_RADIUS + PATCH_RADIUS;
     let mut spans = [0; PATCH_RADIUS + 1];
@@ -45,9 +46,9 @@ static PATTERN: LazyLock<[[i8; 4]; 256]> = LazyLock::new(generate_pattern);
 /// The pattern's 512 points (first and second of each pair in turn) as columns of x and of y.
 static POINTS: LazyLock<([f32; 512], [f32; 512])> = LazyLock::new(|| {
     let (mut xs, mut ys) = ([0f32; 512], [0f32; 512]);
-    for (i, pair) in PATTERN.iter().enumerate() {
-        (xs[2 * i], ys[2 * i], xs[2 * i + 1], ys[2 * i + 1]) =
-            (f32::from(pair[0]), f32::from(pair[1]), f32::from(pair[2]), f32::from(pair[3]));
+    for ((pair, [x1, x2]), [y1, y2]) in PATTERN.iter().zip(xs.as_chunks_mut::<2>().0).zip(ys.as_chunks_mut::<2>().0) {
+        let [a, b, c, d] = pair.map(f32::from);
+        (*x1, *y1, *x2, *y2) = (a, b, c, d);
     }
     (xs, ys)
 });
@@ -82,6 +83,10 @@ fn generate_pattern() -> [[i8; 4]; 256] {
 
 /// The direction (radians, atan2 of the first moments) from (x, y) to the intensity centroid of
 /// the circular patch around it; (x, y) lies at least `PATCH_RADIUS` pixels inside `image`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "keypoints lie at least the patch radius inside the image, so the rows y +- v and the columns around x are inside it"
+)]
 pub(super) fn orientation(image: &Gray, x: usize, y: usize) -> f32 {
     let (mut m10, mut m01) = (0i64, 0i64);
     for (v, &span) in CIRCLE_SPANS.iter().enumerate() {
@@ -103,6 +108,10 @@ pub(super) fn orientation(image: &Gray, x: usize, y: usize) -> f32 {
 
 /// The steered BRIEF descriptor of (x, y) in `smoothed`, the pattern turned by `angle`; (x, y)
 /// lies at least `PATCH_RADIUS` pixels inside `smoothed`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "keypoints are kept at least the pattern's radius away from the border of their level, so every patch and pattern offset stays inside the smoothed image"
+)]
 pub(super) fn describe(smoothed: &Gray, x: usize, y: usize, angle: f32) -> Descriptor {
     let (sin, cos) = angle.sin_cos();
     let width = smoothed.width as i32;

@@ -109,6 +109,10 @@ fn strongest_spread(image: &Gray, mut corners: Vec<Corner>, quota: usize) -> Vec
 /// The first `quota` of `ranked` (strongest first) over a `width`x`height` level, except that a
 /// grid cell's corners beyond `CELL_SHARE` times its even share wait until every cell has given
 /// what it has.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the cell of a corner is clamped to rows - 1 and columns - 1, so at < columns * rows = taken.len()"
+)]
 fn spread(ranked: Vec<Corner>, quota: usize, width: usize, height: usize) -> Vec<Corner> {
     let cell = ((width * height) as f32 / GRID_CELLS).sqrt().max(1.0);
     let columns = (width as f32 / cell).ceil() as usize;

@@ -41,18 +41,24 @@ pub(super) fn to_bytes(features: &LocalFeatures) -> Vec<u8> {
     out
 }
 
+/// The `N` bytes of `bytes` from `at` (zeros past its end; the callers check lengths first).
+fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes.get(at..).and_then(|rest| rest.first_chunk()).copied().unwrap_or([0; N])
+}
+
 pub(super) fn from_bytes(bytes: &[u8]) -> Result<LocalFeatures, VisionError> {
     let bad = |message: String| VisionError::FeatureBytes(message);
     if bytes.len() < HEADER {
         return Err(bad(format!("{} bytes are fewer than the {HEADER}-byte header", bytes.len())));
     }
-    if &bytes[..4] != MAGIC {
+    if bytes.first_chunk() != Some(MAGIC) {
         return Err(bad("they do not start with CBLF".to_owned()));
     }
-    if bytes[4] != VERSION {
-        return Err(bad(format!("version {} is not the supported version {VERSION}", bytes[4])));
+    let version = bytes.get(4).copied().unwrap_or_default();
+    if version != VERSION {
+        return Err(bad(format!("version {version} is not the supported version {VERSION}")));
     }
-    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u32_at = |at: usize| u32::from_le_bytes(word(bytes, at));
     let f32_at = |at: usize| f32::from_bits(u32_at(at));
     let region = Crop { x: u32_at(5), y: u32_at(9), width: u32_at(13), height: u32_at(17) };
     if region.width == 0
@@ -75,23 +81,20 @@ pub(super) fn from_bytes(bytes: &[u8]) -> Result<LocalFeatures, VisionError> {
         return Err(bad(format!("{count} keypoints take {expected} bytes, not {}", bytes.len())));
     }
     let mut keypoints = Vec::with_capacity(count);
-    for (index, chunk) in bytes[HEADER..HEADER + count * KEYPOINT].chunks_exact(KEYPOINT).enumerate() {
-        let x = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        let y = f32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-        let level = chunk[8];
+    let (keypoint_bytes, descriptor_bytes) =
+        bytes.get(HEADER..).unwrap_or_default().split_at_checked(count * KEYPOINT).unwrap_or_default();
+    for (index, chunk) in keypoint_bytes.chunks_exact(KEYPOINT).enumerate() {
+        let x = f32::from_le_bytes(word(chunk, 0));
+        let y = f32::from_le_bytes(word(chunk, 4));
+        let level = chunk.get(8).copied().unwrap_or(MAX_LEVEL);
         if !(x.is_finite() && y.is_finite()) || level >= MAX_LEVEL {
             return Err(bad(format!("keypoint {index} ({x}, {y}) at level {level} is not a keypoint")));
         }
         keypoints.push(Keypoint { x, y, level });
     }
-    let descriptors: Vec<Descriptor> = bytes[HEADER + count * KEYPOINT..]
+    let descriptors: Vec<Descriptor> = descriptor_bytes
         .chunks_exact(DESCRIPTOR)
-        .map(|chunk| {
-            std::array::from_fn(|k| {
-                let word = &chunk[8 * k..8 * k + 8];
-                u64::from_le_bytes(std::array::from_fn(|i| word[i]))
-            })
-        })
+        .map(|chunk| std::array::from_fn(|k| u64::from_le_bytes(word(chunk, 8 * k))))
         .collect();
     Ok(LocalFeatures { region, pixel_scale, keypoints, descriptors })
 }

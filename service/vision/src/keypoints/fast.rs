@@ -37,6 +37,10 @@ pub(super) struct Corner {
 
 /// The corners of `image` at least `border` pixels from its edges that score higher than their
 /// eight neighbours (of equal neighbours, the first in raster order is kept).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "y and x stay border >= 4 inside the image, so at and its eight neighbours index scores, which has width * height entries"
+)]
 pub(super) fn corners(image: &Gray, threshold: u8, border: usize) -> Vec<Corner> {
     let (width, height) = (image.width, image.height);
     let border = border.max(4);
@@ -76,6 +80,10 @@ pub(super) fn corners(image: &Gray, threshold: u8, border: usize) -> Vec<Corner>
 /// pixels inside the image), whether they pass FAST's quick test: an arc of 9 covers two
 /// neighbouring points of the four at 0, 4, 8 and 12, so two of those must be brighter, or
 /// darker. Written over whole rows so that it runs on vector instructions.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "rows y - 3 and y + 3 and columns first - 3 to first + n + 3 are inside the image, as corners() keeps y and x at least border - 1 >= 3 from its edges"
+)]
 fn compass_test(pixels: &[u8], width: usize, y: usize, first: usize, threshold: u8, maybe: &mut [bool]) {
     let n = maybe.len();
     let centre = &pixels[y * width + first..][..n];
@@ -93,6 +101,10 @@ fn compass_test(pixels: &[u8], width: usize, y: usize, first: usize, threshold: 
 }
 
 /// The FAST score of the pixel at `at`, or None when it is no corner at `threshold`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "at is at least 3 pixels inside the image, so the Bresenham circle's offsets stay inside pixels; k < 16 indexes the 16 offsets"
+)]
 fn score(pixels: &[u8], at: usize, offsets: &[isize; 16], threshold: u8) -> Option<u8> {
     let centre = i16::from(pixels[at]);
     let (high, low) = (centre + i16::from(threshold), centre - i16::from(threshold));
@@ -122,6 +134,10 @@ fn has_arc(mask: u32) -> bool {
 /// The largest, over the arcs of 9 contiguous points, of the smallest difference on the arc
 /// (minima of pairs, then of fours, then of eights, then the ninth point; in fixed-size arrays so
 /// that it runs on vector instructions).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "every index is below the length of its fixed-size array: k % 16 < 16, k + 1 < 24, k + 2 < 22, k + 4 < 20, k + 8 < 24"
+)]
 fn best_arc(differences: &[i16; 16]) -> i16 {
     let ring: [i16; 24] = std::array::from_fn(|k| differences[k % 16]);
     let pairs: [i16; 22] = std::array::from_fn(|k| ring[k].min(ring[k + 1]));
@@ -132,6 +148,10 @@ fn best_arc(differences: &[i16; 16]) -> i16 {
 
 /// The Harris corner response (k = 0.04) over the 7x7 block around (x, y), from 3x3 Sobel
 /// gradients; (x, y) lies at least 4 pixels inside `image`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "corners are found at least the border (>= 4) inside the image, so the 7x7 window around them is inside it"
+)]
 pub(super) fn harris_response(image: &Gray, x: usize, y: usize) -> f32 {
     let width = image.width;
     let p = |at: usize| i32::from(image.pixels[at]);

@@ -22,6 +22,7 @@ impl Homography {
         (w > f64::EPSILON).then(|| [(h[0] * x + h[1] * y + h[2]) / w, (h[3] * x + h[4] * y + h[5]) / w])
     }
 
+    #[expect(clippy::indexing_slicing, reason = "row, column, k < 3 index 3x3 matrices stored in 9-arrays")]
     fn then(&self, other: &Homography) -> Homography {
         let (a, b) = (&other.0, &self.0);
         Homography(std::array::from_fn(|i| {
@@ -75,6 +76,10 @@ fn dlt_rows([x, y]: [f64; 2], [u, v]: [f64; 2]) -> [[f64; 9]; 2] {
 
 /// Solves the 8x8 system whose right-hand side is the last column (Gaussian elimination with
 /// partial pivoting); None when it is (nearly) singular.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "column, row, k < 8 and pivot in column..8 index the fixed 8x9 system and the 9 values of h"
+)]
 fn solve(mut system: [[f64; 9]; 8]) -> Option<Homography> {
     for column in 0..8 {
         let pivot = (column..8).max_by(|&a, &b| system[a][column].abs().total_cmp(&system[b][column].abs()))?;
@@ -101,6 +106,7 @@ fn solve(mut system: [[f64; 9]; 8]) -> Option<Homography> {
 }
 
 /// The homography through four correspondences.
+#[expect(clippy::indexing_slicing, reason = "i < 4 indexes the four points and rows 2i, 2i + 1 of the 8-row system")]
 fn through_four(src: [[f64; 2]; 4], dst: [[f64; 2]; 4]) -> Option<Homography> {
     let mut system = [[0.0; 9]; 8];
     for i in 0..4 {
@@ -112,6 +118,7 @@ fn through_four(src: [[f64; 2]; 4], dst: [[f64; 2]; 4]) -> Option<Homography> {
 }
 
 /// The least-squares DLT fit of `dst` to `src` (both already normalised), from the normal equations.
+#[expect(clippy::indexing_slicing, reason = "i < 8 and k < 9 index the fixed 8x9 system and a 9-value DLT row")]
 fn least_squares(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Homography> {
     let mut system = [[0.0; 9]; 8];
     for (&s, &d) in src.iter().zip(dst) {
@@ -141,6 +148,10 @@ pub(super) struct Fit {
 /// The homography that maps the most of `src` within `threshold` of their `dst`: minimal samples
 /// drawn until one with all inliers has been drawn with `CONFIDENCE` (at most `MAX_ITERATIONS`),
 /// then refitted on the best one's inliers while that keeps or adds inliers.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "draw_four gives indices below n = src.len() = dst.len(), and within() gives indices of src"
+)]
 pub(super) fn ransac(src: &[[f64; 2]], dst: &[[f64; 2]], threshold: f64) -> Option<Fit> {
     let n = src.len();
     if n < 4 || dst.len() != n {
@@ -195,6 +206,7 @@ fn iterations_for(inliers: usize, n: usize) -> usize {
     if needed.is_finite() { needed.ceil().min(MAX_ITERATIONS as f64) as usize } else { MAX_ITERATIONS }
 }
 
+#[expect(clippy::indexing_slicing, reason = "i < 4 indexes a 4-array")]
 fn draw_four(random: &mut SplitMix64, n: usize) -> [usize; 4] {
     let mut sample = [0usize; 4];
     for i in 0..4 {
@@ -210,6 +222,7 @@ fn draw_four(random: &mut SplitMix64, n: usize) -> [usize; 4] {
 
 /// Whether every three of the four points turn the same way in both sets and none are (nearly)
 /// in a line: a homography of a seen plane neither mirrors it nor folds it.
+#[expect(clippy::indexing_slicing, reason = "TRIPLES holds indices 0..4 into 4-arrays of 2-arrays")]
 fn same_orientation(src: &[[f64; 2]; 4], dst: &[[f64; 2]; 4]) -> bool {
     const TRIPLES: [[usize; 3]; 4] = [[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]];
     let turn = |p: &[[f64; 2]; 4], [a, b, c]: [usize; 3]| {
@@ -229,6 +242,7 @@ fn count_within(h: &Homography, src: &[[f64; 2]], dst: &[[f64; 2]], limit: f64) 
     src.iter().zip(dst).filter(|&(&s, &d)| error(h, s, d) < limit).count()
 }
 
+#[expect(clippy::indexing_slicing, reason = "i < src.len(), and dst has as many points (checked by ransac)")]
 fn within(h: &Homography, src: &[[f64; 2]], dst: &[[f64; 2]], limit: f64) -> Vec<usize> {
     (0..src.len()).filter(|&i| error(h, src[i], dst[i]) < limit).collect()
 }

@@ -29,7 +29,7 @@ pub(super) fn ratio_matches(reference: &[Descriptor], query: &[Descriptor]) -> V
             continue;
         }
         let pair = Pair { reference: index, query: found.index, distance: found.best };
-        let slot = &mut claimed[found.index];
+        let Some(slot) = claimed.get_mut(found.index) else { continue };
         if slot.is_none_or(|known| pair.distance < known.distance) {
             *slot = Some(pair);
         }

@@ -19,6 +19,10 @@ impl Gray {
     }
 
     /// The luma (ITU-R BT.601 weights in 14-bit fixed point) of `crop`, which lies inside `view`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the crop lies inside the view (this function's contract, above), and an RgbView holds width * height RGB pixels, so each of the crop's rows is inside the view's data"
+    )]
     pub fn of(view: RgbView<'_>, crop: Crop) -> Self {
         let stride = 3 * view.width() as usize;
         let (width, height) = (crop.width as usize, crop.height as usize);
@@ -34,6 +38,10 @@ impl Gray {
 
     /// This image resampled to `width`x`height` (each no larger than this image's): every output
     /// pixel is the mean of the source pixels under it, weighted by how much of each it covers.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the taps of rows and columns stay inside the source image (Taps::new)"
+    )]
     pub fn shrunk(&self, width: usize, height: usize) -> Self {
         let columns = Taps::new(self.width, width);
         let rows = Taps::new(self.height, height);
@@ -59,6 +67,10 @@ impl Gray {
 
     /// This image smoothed by a 7x7 Gaussian (sigma 2; integer weights summing to 256, each
     /// pass rounded to 8 bits), the border repeated outwards.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "padded is the row with 3 pixels of border each side (width + 6), the kernel has 7 taps and rows are clamped into the image"
+    )]
     pub fn smoothed(&self) -> Self {
         const WEIGHTS: [u16; 7] = [18, 33, 49, 56, 49, 33, 18];
         let (width, height) = (self.width, self.height);
@@ -114,7 +126,8 @@ pub(super) fn pyramid(base: Gray, levels: usize, factor: f32, min_side: usize) -
         if w.min(h) < min_side {
             break;
         }
-        let image = pyramid[level - 1].image.shrunk(w, h);
+        let Some(previous) = pyramid.last() else { break };
+        let image = previous.image.shrunk(w, h);
         pyramid.push(Level { scale: (width as f32 / w as f32, height as f32 / h as f32), image });
     }
     pyramid

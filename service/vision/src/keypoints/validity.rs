@@ -30,6 +30,7 @@ pub(super) fn outline(homography: &Homography, region: Crop) -> Option<[Point; 4
 /// Whether `outline` (in the query view) is convex, turns the way the region's corners do (no
 /// mirror image), is neither too small (`pixel_scale`: view pixels per detection pixel) nor larger
 /// than `MAX_AREA_SHARE` of the query's `frame`, and has no side squashed against its opposite.
+#[expect(clippy::indexing_slicing, reason = "indices are taken mod 4 into 4-arrays of 2-arrays")]
 pub(super) fn plausible(outline: &[Point; 4], frame: Crop, pixel_scale: f32) -> bool {
     let p: [[f64; 2]; 4] = outline.map(|c| [f64::from(c.x), f64::from(c.y)]);
     let turns = (0..4).map(|i| {
@@ -56,6 +57,7 @@ pub(super) fn covers_enough(points: &[[f64; 2]], region: Crop) -> bool {
 }
 
 /// The area of a simple polygon (shoelace formula), whichever way it turns.
+#[expect(clippy::indexing_slicing, reason = "i < n and (i + 1) % n < n index the polygon of n corners, each a 2-array")]
 fn polygon_area(polygon: &[[f64; 2]]) -> f64 {
     let n = polygon.len();
     let twice: f64 =
@@ -64,6 +66,10 @@ fn polygon_area(polygon: &[[f64; 2]]) -> f64 {
 }
 
 /// The convex hull of `points` (Andrew's monotone chain), its corners in order.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the loop reads hull.len() - 2 and hull.len() - 1 only while hull has at least start + 2 points"
+)]
 fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let mut sorted = points.to_vec();
     sorted.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));

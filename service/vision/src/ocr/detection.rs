@@ -71,6 +71,10 @@ pub(crate) fn boxes(map: &[f32], width: usize, height: usize, image: (f32, f32))
 
 /// The thresholded map dilated by a 2x2 square: a pixel is set when it or its left, upper or
 /// upper-left neighbour is text (OpenCV's anchor for an even kernel).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "x < width and y < height, and the neighbour is read only when x >= dx and y >= dy"
+)]
 fn dilated_mask(map: &[f32], width: usize, height: usize) -> Vec<bool> {
     let text: Vec<bool> = map.iter().map(|&p| p > THRESHOLD).collect();
     let mut mask = vec![false; width * height];
@@ -85,6 +89,10 @@ fn dilated_mask(map: &[f32], width: usize, height: usize) -> Vec<bool> {
 
 /// Each 8-connected region of the mask, as the leftmost and rightmost pixel of each of its rows
 /// (all a convex hull needs), in the order their first pixels come in a raster scan.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "start and every neighbour pushed are pixels inside the width * height map, the length of mask and seen"
+)]
 fn regions(mask: &[bool], width: usize, height: usize) -> Vec<Vec<(i32, i32)>> {
     let mut seen = vec![false; mask.len()];
     let mut regions = Vec::new();
@@ -117,6 +125,10 @@ fn regions(mask: &[bool], width: usize, height: usize) -> Vec<Vec<(i32, i32)>> {
 }
 
 /// The convex hull (Andrew's monotone chain), counter-clockwise in image coordinates.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the loop reads hull.len() - 2 and hull.len() - 1 only while hull has at least floor + 2 points"
+)]
 fn convex_hull(mut points: Vec<(i32, i32)>) -> Vec<Point> {
     points.sort_unstable();
     points.dedup();
@@ -174,6 +186,7 @@ impl Rectangle {
 
 /// The smallest rectangle around a convex polygon: one of its sides lies along a hull edge
 /// (rotating calipers). A point or a segment gives a rectangle with no breadth.
+#[expect(clippy::indexing_slicing, reason = "(i + 1) % hull.len() < hull.len() for the hull's corners i")]
 fn min_area_rectangle(hull: &[Point]) -> Rectangle {
     let mut best: Option<(f32, Rectangle)> = None;
     for (i, &start) in hull.iter().enumerate() {
@@ -203,6 +216,10 @@ fn min_area_rectangle(hull: &[Point]) -> Rectangle {
 
 /// The map's mean over the pixels inside a convex quadrilateral (corners truncated to whole
 /// pixels, edges included, as OpenCV's fillPoly does).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "x and y are clamped to width - 1 and height - 1 of the width * height map"
+)]
 fn mean_inside(map: &[f32], width: usize, height: usize, corners: &[Point; 4]) -> f32 {
     let corners = corners.map(|p| Point { x: p.x.trunc(), y: p.y.trunc() });
     let clamp = |v: f32, limit: usize| v.clamp(0.0, (limit - 1) as f32) as usize;
@@ -224,11 +241,10 @@ fn mean_inside(map: &[f32], width: usize, height: usize, corners: &[Point; 4]) -
 
 /// Whether `p` lies inside or on a convex polygon, whichever way round its corners go.
 fn inside(corners: &[Point; 4], p: Point) -> bool {
-    let sides: Vec<f32> = (0..4)
-        .map(|i| {
-            let (a, b) = (corners[i], corners[(i + 1) % 4]);
-            (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x)
-        })
+    let sides: Vec<f32> = corners
+        .iter()
+        .zip(corners.iter().cycle().skip(1))
+        .map(|(a, b)| (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x))
         .collect();
     sides.iter().all(|&s| s >= -1e-3) || sides.iter().all(|&s| s <= 1e-3)
 }
@@ -237,10 +253,10 @@ fn inside(corners: &[Point; 4], p: Point) -> bool {
 /// left side (the upper one first), the two rightmost the right side.
 pub(crate) fn clockwise_from_top_left(mut corners: [Point; 4]) -> [Point; 4] {
     corners.sort_by(|a, b| a.x.total_cmp(&b.x));
-    let (left, right) = corners.split_at_mut(2);
-    left.sort_by(|a, b| a.y.total_cmp(&b.y));
-    right.sort_by(|a, b| a.y.total_cmp(&b.y));
-    [left[0], right[0], right[1], left[1]]
+    let [a, b, c, d] = corners;
+    let upper_first = |p: Point, q: Point| if q.y.total_cmp(&p.y).is_lt() { (q, p) } else { (p, q) };
+    let ((top_left, bottom_left), (top_right, bottom_right)) = (upper_first(a, b), upper_first(c, d));
+    [top_left, top_right, bottom_right, bottom_left]
 }
 
 #[cfg(test)]

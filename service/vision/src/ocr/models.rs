@@ -93,7 +93,7 @@ impl Models {
                 .enumerate()
                 .fold((0, f32::MIN), |best, (class, p)| if p > best.1 { (class, p) } else { best });
             if best != 0 && previous != Some(best) {
-                text.push_str(&self.characters[best]);
+                text.push_str(self.characters.get(best).map_or("", String::as_str));
                 sum += probability;
                 count += 1;
             }

@@ -39,6 +39,7 @@ pub(crate) fn cut(view: RgbView<'_>, corners: &[Point; 4]) -> Option<RgbImage> {
 
 /// The colour at a fractional position by bicubic interpolation (OpenCV's, a = -0.75), the
 /// edge pixels repeated outside the image.
+#[expect(clippy::indexing_slicing, reason = "the 4x4 neighbourhood's coordinates are clamped into the image")]
 fn bicubic(view: RgbView<'_>, at: Point) -> [u8; 3] {
     let (width, height) = (view.width() as i64, view.height() as i64);
     let (x, y) = (at.x.clamp(-1.0, width as f32), at.y.clamp(-1.0, height as f32));
@@ -108,6 +109,10 @@ impl SquareToQuad {
     }
 }
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "source_x < width and source_y < height of the image's width * height pixels"
+)]
 fn quarter_turn_anticlockwise(image: &RgbImage) -> RgbImage {
     let (width, height) = (image.width as usize, image.height as usize);
     let mut data = Vec::with_capacity(image.data.len());
@@ -158,6 +163,10 @@ pub(crate) fn line_input(view: RgbView<'_>, crop: Crop, shape: LineShape) -> Res
 
 /// `crop` resampled to `content`, normalised, as planes in BGR order of `canvas` size (zeros
 /// right of and below the image).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the canvas holds 3 planes of canvas_height * canvas_width values and rows no wider than the canvas"
+)]
 fn bgr_planes(
     view: RgbView<'_>,
     crop: Crop,

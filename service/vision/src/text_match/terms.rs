@@ -127,18 +127,18 @@ pub(super) fn tokenise(text: &str) -> Tokens {
     let mut previous_word: Option<usize> = None;
     for run in split_runs(&normalised) {
         let chars: Vec<char> = run.chars().collect();
-        if is_han(chars[0]) {
+        if chars.first().is_some_and(|&c| is_han(c)) {
             previous_word = None;
-            for pair in chars.windows(2) {
-                tokens.push(pair.iter().collect(), Kind::HanBigram);
+            for (first, second) in chars.iter().zip(chars.iter().skip(1)) {
+                tokens.push([first, second].into_iter().collect(), Kind::HanBigram);
             }
             continue;
         }
         let kind = if chars.iter().all(char::is_ascii_digit) { Kind::Number } else { Kind::Word };
         let index = tokens.push(run.to_owned(), kind);
-        if let Some(before) = previous_word {
-            let joined = format!("{}{run}", tokens.tokens[before].0);
-            let kind = if kind == Kind::Number && tokens.tokens[before].1 == Kind::Number { kind } else { Kind::Word };
+        if let Some((before, (text, before_kind))) = previous_word.and_then(|b| Some((b, tokens.tokens.get(b)?))) {
+            let joined = format!("{text}{run}");
+            let kind = if kind == Kind::Number && *before_kind == Kind::Number { kind } else { Kind::Word };
             tokens.terms.push(Term { text: joined, kind, parts: [Some(before), Some(index)] });
         }
         previous_word = Some(index);
@@ -227,6 +227,7 @@ fn substitution_cost(a: char, b: char) -> f32 {
 
 /// The edit distance (insertion, deletion 1; substitution 1, or less between characters OCR
 /// confuses), or `None` when it exceeds `limit`.
+#[expect(clippy::indexing_slicing, reason = "the two rows have b.len() + 1 entries and j < b.len()")]
 pub(super) fn edit_distance(a: &[char], b: &[char], limit: f32) -> Option<f32> {
     if (a.len() as f32 - b.len() as f32).abs() > limit {
         return None;

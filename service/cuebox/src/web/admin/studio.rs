@@ -37,13 +37,11 @@ struct Recording {
 }
 
 impl Recording {
-    fn duration(&self) -> Result<Duration, Response> {
+    /// The recording's length, or the message of a 400 answer.
+    fn duration(&self) -> Result<Duration, String> {
         let seconds = self.seconds.unwrap_or(DEFAULT_SECONDS);
         if seconds == 0 || seconds > MAX_RECORDING.as_secs() {
-            return Err(bad_request(format!(
-                "seconds: must be between 1 and {} (got {seconds})",
-                MAX_RECORDING.as_secs()
-            )));
+            return Err(format!("seconds: must be between 1 and {} (got {seconds})", MAX_RECORDING.as_secs()));
         }
         Ok(Duration::from_secs(seconds))
     }
@@ -92,7 +90,7 @@ async fn learn_studio(
 ) -> Answer {
     let phase = phase_named(&phase)
         .ok_or_else(|| bad_request(format!("phase: must be \"empty\" or \"host\" (got {phase:?})")))?;
-    let duration = recording.duration()?;
+    let duration = recording.duration().map_err(bad_request)?;
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer, preview) = (s.store.clone(), s.admin.recognizer.clone(), s.admin.preview.clone());
     let view = blocking(move || {
@@ -129,7 +127,7 @@ async fn learn_shown(
     UrlPath(sku): UrlPath<String>,
     Query(recording): Query<Recording>,
 ) -> Answer {
-    let duration = recording.duration()?;
+    let duration = recording.duration().map_err(bad_request)?;
     let _changing = s.admin.changing.lock().await;
     let (store, recognizer, preview) = (s.store.clone(), s.admin.recognizer.clone(), s.admin.preview.clone());
     let learned = blocking(move || {
