@@ -142,7 +142,8 @@ fn half_open(port: u16) -> Option<TcpStream> {
 fn closed(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
     match stream.read(&mut byte) {
-        Ok(_) => true,
+        // The end, or an answer (408, 400): the server is done with it.
+        Ok(0 | 1..) => true,
         Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
 }
