@@ -53,16 +53,38 @@ fn crc_of_a_known_chunk() {
 }
 
 /// `catalog import` of a catalog in its own folder whose one product names `image`.
-fn import_naming(db: &Path, folder: &Path, image: &str) -> (std::process::Output, Duration) {
+fn import_naming(db: &Path, folder: &Path, image: &str) -> Measured {
     let file = folder.join("catalog.yaml");
     std::fs::write(
         &file,
         format!("version: 1\ndefault_locale: en\nproducts:\n  - sku: HOSTILE-1\n    name: hostile\n    images: [\"{image}\"]\n"),
     )
     .unwrap();
+    run_measured(cuebox().args(["catalog", "import"]).arg(&file).arg("--db").arg(db))
+}
+
+/// A command's outcome, how long it took and its peak resident memory.
+struct Measured {
+    code: Option<i32>,
+    stderr: String,
+    took: Duration,
+    peak_mib: f64,
+}
+
+/// Runs `command` to its end and reaps it with wait4, which tells the child's own peak memory
+/// (other tests' children do not count).
+fn run_measured(command: &mut std::process::Command) -> Measured {
+    use std::io::Read;
     let started = Instant::now();
-    let out = run(cuebox().args(["catalog", "import"]).arg(&file).arg("--db").arg(db));
-    (out, started.elapsed())
+    let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: reaping our own child, with valid pointers to fill.
+    let reaped = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, child.id() as i32);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Measured { code, stderr, took: started.elapsed(), peak_mib: usage.ru_maxrss as f64 / 1024.0 }
 }
 
 #[test]
@@ -80,6 +102,9 @@ fn hostile_photo_paths_and_bombs_are_refused_quickly_and_change_nothing() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     let outside = root.path().join("outside.png");
+    // What a harmless refusal costs: a photo that is not there.
+    let missing = import_naming(db.path(), &folder, "missing.png");
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
     for (image, expected) in [
         ("/dev/zero", "outside the folder"),
         ("zero.jpg", "resolves to /dev/zero, outside the folder"),
@@ -90,9 +115,9 @@ fn hostile_photo_paths_and_bombs_are_refused_quickly_and_change_nothing() {
         ("link.png", "outside the folder"),
         ("bomb.png", "20000x20000 is 400.0 megapixels, over the limit of 40 megapixels"),
     ] {
-        let (out, took) = import_naming(db.path(), &folder, image);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{image}: {err}");
+        let out = import_naming(db.path(), &folder, image);
+        let err = &out.stderr;
+        assert_eq!(out.code, Some(2), "{image}: {err}");
         assert!(
             err.lines().any(|l| l.starts_with("error: ")
                 && l.contains("catalog.yaml:6:")
@@ -100,7 +125,18 @@ fn hostile_photo_paths_and_bombs_are_refused_quickly_and_change_nothing() {
                 && l.contains(expected)),
             "{image}: expected {expected:?} in:\n{err}"
         );
-        assert!(took < Duration::from_secs(5), "{image}: took {took:?}");
+        assert!(
+            out.took < missing.took + Duration::from_secs(1),
+            "{image}: {:?}, a missing photo {:?}",
+            out.took,
+            missing.took
+        );
+        assert!(
+            out.peak_mib < missing.peak_mib + 50.0,
+            "{image}: peak {:.0} MiB, a missing photo {:.0} MiB",
+            out.peak_mib,
+            missing.peak_mib
+        );
     }
     assert_eq!(export(db.path()), before, "the store is unchanged");
 }
