@@ -446,7 +446,10 @@ fn demo(args: &[String]) -> Result {
 
 fn test(args: &[String]) -> Result {
     timed("formatting", formatting)?;
-    timed("clippy", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
+    // In the release profile, so that the build scripts (C code, bindings) are shared with the tests.
+    timed("clippy", || {
+        run(cargo().args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+    })?;
     // Advisories need the RustSec database, a git repository outside the registries (deny.toml).
     timed("dependency policy (cargo-deny)", || run(cargo_deny().args(["check", "licenses", "bans", "sources"])))?;
     timed("rust tests", || run(cargo().args(["test", "--release", "--workspace"]).args(args)))?;
