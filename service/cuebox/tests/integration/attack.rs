@@ -79,7 +79,8 @@ impl Show {
         let products = Subscriber::connect(port, &config.topic("product"));
         let show = Self { daemon, config, products, mqtt_port: port, _store: store, _broker: broker };
         // Memory is measured from here: the models loaded, the FAQ's index built, both products seen.
-        eventually("the FAQ index", WAIT, || show.config.metric("faq_ready") == 1.0);
+        // Building it embeds every FAQ entry: minutes on a loaded machine.
+        eventually("the FAQ index", Duration::from_secs(300), || show.config.metric("faq_ready") == 1.0);
         show.vision_products(WAIT, 2);
         show
     }
