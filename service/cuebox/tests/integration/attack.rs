@@ -23,6 +23,18 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// The least resident memory over 6 s: the daemon hands freed memory back every 5 s, so this is
+/// what it holds, not what it has just freed.
+fn settled_rss_mib(pid: u32) -> f64 {
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut least = rss_mib(pid);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(250));
+        least = least.min(rss_mib(pid));
+    }
+    least
+}
+
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
@@ -244,8 +256,9 @@ fn random_name(seed: &mut u64, length: usize) -> String {
 fn a_hundred_thousand_random_command_topics_leave_memory_flat() {
     const MESSAGES: usize = 100_000;
     const BATCHES: usize = 5;
-    // Long names: were each remembered, 80,000 of them would take more than 16 MiB.
-    const NAME: usize = 200;
+    // Long names: were each remembered, 80,000 of them would take more than 76 MiB, well above
+    // how much the daemon's memory moves by itself while it recognizes (about 30 MiB).
+    const NAME: usize = 1000;
     let show = Show::on_mosquitto("topics");
     let client = flooder(show.mqtt_port);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -262,11 +275,12 @@ fn a_hundred_thousand_random_command_topics_leave_memory_flat() {
             let passed = 40.0 + 20.0 * started.elapsed().as_secs_f64();
             show.config.metric("commands_over_rate_total") + passed >= sent
         });
-        memory.push(rss_mib(show.pid()));
+        memory.push(settled_rss_mib(show.pid()));
     }
     eprintln!("random topics: memory after each batch {memory:?} MiB");
-    let growth = memory.last().unwrap() - memory.first().unwrap();
-    assert!(growth < 12.0, "memory after each batch of {} new topics: {memory:?} MiB", MESSAGES / BATCHES);
+    // The first two batches bring the buffers of a burst to their size; then 60,000 new topics.
+    let growth = memory.last().unwrap() - memory[0].min(memory[1]);
+    assert!(growth < 50.0, "memory after each batch of {} new topics: {memory:?} MiB", MESSAGES / BATCHES);
     assert!(!show.vision_products(WAIT, 1).is_empty(), "vision still puts products on air");
     show.daemon.stop();
 }
