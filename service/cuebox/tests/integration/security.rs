@@ -73,6 +73,7 @@ struct Measured {
 
 /// Runs `command` to its end and reaps it with wait4, which tells the child's own peak memory
 /// (other tests' children do not count).
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which also tells its peak memory")]
 fn run_measured(command: &mut std::process::Command) -> Measured {
     use std::io::Read;
     let started = Instant::now();
