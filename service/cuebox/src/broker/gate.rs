@@ -72,14 +72,19 @@ impl Policy {
         }
     }
 
-    pub fn may_publish(&self, role: Role, topic: &str) -> bool {
+    /// Whether `role` may publish to `topic`, retained or not: only the daemon has the broker
+    /// retain a message (retained input is ignored, and the broker would keep each one).
+    pub fn may_publish(&self, role: Role, topic: &str, retained: bool) -> bool {
         match role {
             Role::Full => true,
             Role::Reader => false,
-            Role::Operator => topic
-                .strip_prefix(self.prefix.as_str())
-                .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| rest == "chat/in" || crate::messages::COMMAND_TOPICS.contains(&rest)),
+            Role::Operator => {
+                !retained
+                    && topic
+                        .strip_prefix(self.prefix.as_str())
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|rest| rest == "chat/in" || crate::messages::COMMAND_TOPICS.contains(&rest))
+            }
         }
     }
 }
@@ -204,11 +209,11 @@ impl<'a> Admission<'a> {
                 .role(connect.username.as_deref(), connect.password.as_deref())
                 .map_err(|code| Refusal { reply: Some(packet::connack_refused(code)), reason: "wrong login".into() })?;
             if let Some((topic, _)) = &connect.will
-                && (!self.policy.may_publish(role, topic) || role != Role::Full && connect.will_retained())
+                && !self.policy.may_publish(role, topic, connect.will_retained())
             {
                 return Err(Refusal {
                     reply: Some(packet::connack_refused(packet::NOT_AUTHORISED)),
-                    reason: format!("a will on {topic}, where this client may not publish (or retained)"),
+                    reason: format!("a will on {topic}, where this client may not publish (or not retained)"),
                 });
             }
             self.role = Some(role);
@@ -218,17 +223,14 @@ impl<'a> Admission<'a> {
             packet::CONNECT => Err(Refusal { reply: None, reason: "a second CONNECT".into() }),
             packet::PUBLISH => {
                 let topic = packet::publish_topic(&packet)?;
-                if role != Role::Full && packet::is_retained(&packet) {
-                    Err(Refusal {
-                        reply: None,
-                        reason: format!("a retained publish to {topic}, which the daemon ignores"),
-                    })
-                } else if self.policy.may_publish(role, &topic) {
+                let retained = packet::is_retained(&packet);
+                if self.policy.may_publish(role, &topic, retained) {
                     Ok(packet.bytes)
                 } else {
+                    let retained = if retained { "a retained" } else { "a" };
                     Err(Refusal {
                         reply: None,
-                        reason: format!("a publish to {topic}, where this client may not publish"),
+                        reason: format!("{retained} publish to {topic}, where this client may not publish"),
                     })
                 }
             }
@@ -478,7 +480,7 @@ mod tests {
     fn operators_publish_only_commands_and_viewer_messages_under_the_prefix() {
         let p = policy(None);
         for topic in ["cuebox/box1/cmd/cue", "cuebox/box1/cmd/product", "cuebox/box1/chat/in"] {
-            assert!(p.may_publish(Role::Operator, topic), "{topic}");
+            assert!(p.may_publish(Role::Operator, topic, false), "{topic}");
         }
         for topic in [
             "cuebox/box1/overlay",
@@ -492,11 +494,11 @@ mod tests {
             "cuebox/box1/chat/out",
             "homeassistant/sensor/x/config",
         ] {
-            assert!(!p.may_publish(Role::Operator, topic), "{topic}");
-            assert!(!p.may_publish(Role::Reader, topic), "{topic}");
+            assert!(!p.may_publish(Role::Operator, topic, false), "{topic}");
+            assert!(!p.may_publish(Role::Reader, topic, false), "{topic}");
         }
-        assert!(!p.may_publish(Role::Reader, "cuebox/box1/cmd/cue"));
-        assert!(p.may_publish(Role::Full, "cuebox/box1/overlay"));
+        assert!(!p.may_publish(Role::Reader, "cuebox/box1/cmd/cue", false));
+        assert!(p.may_publish(Role::Full, "cuebox/box1/overlay", true));
     }
 
     #[test]

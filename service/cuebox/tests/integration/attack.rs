@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 
-use crate::support::{Daemon, DaemonConfig, Mosquitto, Subscriber, eventually, free_port, http_get, short_clips};
+use crate::support::{
+    Daemon, DaemonConfig, Mosquitto, Subscriber, eventually, free_port, http_get, open_files, short_clips,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -33,10 +35,6 @@ fn settled_rss_mib(pid: u32) -> f64 {
         least = least.min(rss_mib(pid));
     }
     least
-}
-
-fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 /// Lets this test process hold `files` descriptors (the attacker's sockets).

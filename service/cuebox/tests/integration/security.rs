@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{cuebox, demo_store, run, stderr, stdout};
+use crate::support::{cuebox, demo_store, open_files, run, stderr, stdout};
 
 fn export(db: &Path) -> String {
     let out = run(cuebox().args(["catalog", "export", "--db"]).arg(db));
@@ -266,10 +266,6 @@ fn web_daemon(device: &str) -> WebDaemon {
     let daemon = Daemon::start_with_env(&config.path, &[("CUEBOX_WEB_ADMIN_TOKEN_FILE", token.to_str().unwrap())]);
     eventually("the web server", Duration::from_secs(60), || http_get(config.web_port, "/healthz").starts_with("ok\n"));
     WebDaemon { daemon, config, store, _broker: broker }
-}
-
-fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 #[test]

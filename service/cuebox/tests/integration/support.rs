@@ -213,6 +213,11 @@ pub fn http_get(port: u16, path: &str) -> String {
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
 }
 
+/// How many files the process `pid` has open.
+pub fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
 /// Polls `condition` every 100 ms until it holds, for state only visible by asking.
 pub fn eventually(what: &str, timeout: Duration, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + timeout;
